@@ -1,0 +1,191 @@
+//! The scoring component: a thin wit-bindgen layer over `edgescore-core` exporting
+//! `wit/scoring.wit`. All logic lives in the core; this file only converts types.
+
+use std::cell::RefCell;
+
+use edgescore_core as core;
+
+wit_bindgen::generate!({
+    world: "scoring",
+    path: "../../wit",
+});
+
+use exports::edgescore::scoring::engine::{Guest as EngineGuest, GuestEngine};
+use exports::edgescore::scoring::scorer::{Guest as ScorerGuest, GuestModel, Model};
+use exports::edgescore::scoring::types::{
+    ConfigError, EngineConfig, EngineStats, Event, IngestReport, ModelError, ModelInfo, Rejection,
+    RejectionCount, RejectionReason, ScoreError, SnapshotError, UserMedian, WidthMismatch,
+};
+
+struct Component;
+
+impl ScorerGuest for Component {
+    type Model = ModelResource;
+}
+
+impl EngineGuest for Component {
+    type Engine = EngineResource;
+}
+
+export!(Component);
+
+pub struct ModelResource(core::Model);
+
+impl GuestModel for ModelResource {
+    fn load(onnx: Vec<u8>) -> Result<Model, ModelError> {
+        let model = core::Model::load(&onnx).map_err(model_error)?;
+        Ok(Model::new(ModelResource(model)))
+    }
+
+    fn info(&self) -> ModelInfo {
+        model_info(self.0.info())
+    }
+
+    fn score(&self, features: Vec<f32>) -> Result<Vec<f32>, ScoreError> {
+        self.0.score(&features).map_err(score_error)
+    }
+}
+
+/// Resource methods take `&self`; the engine mutates, and a component instance is
+/// single-threaded, so a `RefCell` is all the synchronisation needed.
+pub struct EngineResource(RefCell<core::Engine>);
+
+impl GuestEngine for EngineResource {
+    fn create(
+        config: EngineConfig,
+        model: Model,
+    ) -> Result<exports::edgescore::scoring::engine::Engine, ConfigError> {
+        let config = core::EngineConfig {
+            window_seconds: config.window_seconds,
+            max_clock_skew_seconds: config.max_clock_skew_seconds,
+        };
+        let model = model.into_inner::<ModelResource>().0;
+        let engine = core::Engine::new(config, model).map_err(|e| match e {
+            core::ConfigError::WindowSeconds(_) => ConfigError::WindowSeconds(e.to_string()),
+            core::ConfigError::ClockSkew(_) => ConfigError::MaxClockSkewSeconds(e.to_string()),
+        })?;
+        Ok(exports::edgescore::scoring::engine::Engine::new(
+            EngineResource(RefCell::new(engine)),
+        ))
+    }
+
+    fn model_info(&self) -> ModelInfo {
+        model_info(self.0.borrow().model().info())
+    }
+
+    fn ingest(&self, events: Vec<Event>, now: f64) -> Result<IngestReport, ScoreError> {
+        let events: Vec<core::Event> = events
+            .into_iter()
+            .map(|e| core::Event {
+                user_id: e.user_id,
+                timestamp: e.timestamp,
+                features: e.features,
+            })
+            .collect();
+        let report = self
+            .0
+            .borrow_mut()
+            .ingest(&events, now)
+            .map_err(score_error)?;
+        Ok(IngestReport {
+            accepted: report.accepted,
+            rejections: report
+                .rejections
+                .into_iter()
+                .map(|r| Rejection {
+                    index: r.index,
+                    reason: reason(r.reason),
+                    message: r.message,
+                })
+                .collect(),
+        })
+    }
+
+    fn median(&self, user_id: String) -> UserMedian {
+        let m = self.0.borrow_mut().median(&user_id);
+        UserMedian {
+            median: m.median,
+            count: m.count,
+            window_seconds: m.window_seconds,
+        }
+    }
+
+    fn stats(&self) -> EngineStats {
+        let s = self.0.borrow().stats();
+        EngineStats {
+            ingest_batches: s.ingest_batches,
+            events_received: s.events_received,
+            events_accepted: s.events_accepted,
+            rejected: s
+                .rejected
+                .into_iter()
+                .map(|(r, count)| RejectionCount {
+                    reason: reason(r),
+                    count,
+                })
+                .collect(),
+            median_queries: s.median_queries,
+            model_calls: s.model_calls,
+            users_tracked: s.users_tracked,
+            events_in_windows: s.events_in_windows,
+            watermark: s.watermark,
+            window_seconds: s.window_seconds,
+        }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.0.borrow().snapshot()
+    }
+
+    fn restore(&self, snapshot: Vec<u8>) -> Result<(), SnapshotError> {
+        self.0.borrow_mut().restore(&snapshot).map_err(|e| match e {
+            core::SnapshotError::NotASnapshot => SnapshotError::NotASnapshot,
+            core::SnapshotError::UnsupportedVersion(v) => SnapshotError::UnsupportedVersion(v),
+            core::SnapshotError::Corrupt(why) => SnapshotError::Corrupt(why),
+        })
+    }
+
+    fn replace_model(&self, model: Model) {
+        self.0
+            .borrow_mut()
+            .replace_model(model.into_inner::<ModelResource>().0);
+    }
+}
+
+fn model_info(info: &core::ModelInfo) -> ModelInfo {
+    ModelInfo {
+        input_name: info.input_name.clone(),
+        output_name: info.output_name.clone(),
+        input_width: info.input_width,
+        sha256: info.sha256.clone(),
+    }
+}
+
+fn model_error(e: core::ModelError) -> ModelError {
+    match e {
+        core::ModelError::Invalid(why) => ModelError::Invalid(why),
+        core::ModelError::UnsupportedSignature(why) => ModelError::UnsupportedSignature(why),
+    }
+}
+
+fn score_error(e: core::ScoreError) -> ScoreError {
+    match e {
+        core::ScoreError::EmptyBatch => ScoreError::EmptyBatch,
+        core::ScoreError::WrongWidth { width, len } => {
+            ScoreError::WrongWidth(WidthMismatch { width, len })
+        }
+        core::ScoreError::NonFinite { row } => ScoreError::NonFinite(row),
+        core::ScoreError::Inference(why) => ScoreError::Inference(why),
+    }
+}
+
+fn reason(r: core::RejectionReason) -> RejectionReason {
+    match r {
+        core::RejectionReason::InvalidUserId => RejectionReason::InvalidUserId,
+        core::RejectionReason::InvalidTimestamp => RejectionReason::InvalidTimestamp,
+        core::RejectionReason::WrongWidth => RejectionReason::WrongWidth,
+        core::RejectionReason::NonFiniteFeature => RejectionReason::NonFiniteFeature,
+        core::RejectionReason::Future => RejectionReason::Future,
+        core::RejectionReason::Late => RejectionReason::Late,
+    }
+}

@@ -1,0 +1,18 @@
+//! edgescore's scoring core: a plain Rust library with no WebAssembly or wasmtime dependency,
+//! used natively by the hosts and compiled into the scoring component.
+//!
+//! - [`model`]: ONNX model runner on tract (`[N, width]` f32 rows → one score per row).
+//! - [`window`] / [`windows`]: exact rolling medians per user under a service-wide watermark.
+//! - [`engine`]: validation + one model call per batch + windows, stats, snapshot/restore.
+
+pub mod engine;
+pub mod event;
+pub mod model;
+pub mod snapshot;
+pub mod window;
+pub mod windows;
+
+pub use engine::{ConfigError, Engine, EngineConfig, EngineStats, UserMedian};
+pub use event::{Event, IngestReport, MAX_USER_ID_BYTES, Rejection, RejectionReason};
+pub use model::{Model, ModelError, ModelInfo, ScoreError};
+pub use snapshot::SnapshotError;
