@@ -1,0 +1,93 @@
+//! `edgescore bench`: scoring throughput of the component against the same core natively, in one
+//! run (the machines are shared: compare the ratio, not the absolute numbers across runs).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use edgescore_core::Model;
+use edgescore_host::Scorer;
+
+use super::{ModelArgs, RuntimeArgs};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Batch sizes (rows per call)
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 10, 100, 1000])]
+    batches: Vec<u32>,
+    /// Measuring time per batch size and side, in seconds
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let chosen = args.model.choose()?;
+    let native = Model::load(&chosen.onnx).context(chosen.label.clone())?;
+    let mut wasm =
+        Scorer::new(&args.runtime.runtime()?, &chosen.onnx).context(chosen.label.clone())?;
+    let width = native.input_width();
+    let budget = Duration::from_secs_f64(args.seconds);
+
+    println!(
+        "model {}   {} s per measurement",
+        chosen.label, args.seconds
+    );
+    println!(
+        "{:>6} {:>16} {:>16} {:>12} {:>12} {:>11}",
+        "batch", "native ev/s", "wasm ev/s", "native µs", "wasm µs", "wasm/native"
+    );
+    for &batch in &args.batches {
+        let features = rows(batch as usize, width);
+        // Same inputs, same outputs: a benchmark of a wrong answer is no benchmark.
+        let (a, b) = (native.score(&features)?, wasm.score(&features)?);
+        anyhow::ensure!(
+            a == b,
+            "native and component scores differ at batch {batch}"
+        );
+        let native_rate = measure(budget, batch, || {
+            native.score(&features).map(drop).map_err(Into::into)
+        })?;
+        let wasm_rate = measure(budget, batch, || {
+            wasm.score(&features).map(drop).map_err(Into::into)
+        })?;
+        println!(
+            "{batch:>6} {native_rate:>16.0} {wasm_rate:>16.0} {:>12.2} {:>12.2} {:>11.2}",
+            1e6 * batch as f64 / native_rate,
+            1e6 * batch as f64 / wasm_rate,
+            wasm_rate / native_rate
+        );
+    }
+    Ok(())
+}
+
+/// Rows per second over repeated calls for about `budget`, after a short warm-up.
+fn measure(budget: Duration, batch: u32, mut call: impl FnMut() -> Result<()>) -> Result<f64> {
+    let warmup = Instant::now();
+    while warmup.elapsed() < budget / 10 {
+        call()?;
+    }
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while start.elapsed() < budget {
+        call()?;
+        calls += 1;
+    }
+    Ok(calls as f64 * batch as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Deterministic features in [0, 1), like the seed's generator sends.
+fn rows(n: usize, width: usize) -> Vec<f32> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..n * width)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 8) as f32 / (1u32 << 24) as f32
+        })
+        .collect()
+}

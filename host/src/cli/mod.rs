@@ -1,0 +1,134 @@
+//! The subcommands of `edgescore`, one module each.
+
+mod bench;
+mod inspect;
+mod replay;
+mod score;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use edgescore_host::{ComponentSource, GuestLimits, Registry, Runtime};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "edgescore",
+    version,
+    about = "Score events with an ONNX model inside a sandboxed WebAssembly component"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Score feature rows: JSON lines of `[f, ...]` or `{"features": [...]}` → `{"score": s}` lines.
+    Score(score::ScoreArgs),
+    /// Ingest an events file through the engine and print each user's median and the stats.
+    Replay(replay::ReplayArgs),
+    /// Print the component's exported WIT, the model registry and the selected model's info.
+    Inspect(inspect::InspectArgs),
+    /// Scoring throughput in the component vs the same core natively, as a table.
+    Bench(bench::BenchArgs),
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Score(args) => score::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
+
+/// Which model to use.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// A registry folder of `<name>/<version>/{model.onnx,manifest.json}` [default: the registry built in]
+    #[arg(long, env = "EDGESCORE_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+    /// The model's name in the registry [default: the only one]
+    #[arg(long, env = "EDGESCORE_MODEL_NAME")]
+    model_name: Option<String>,
+    /// The registry version [default: the highest]
+    #[arg(long, env = "EDGESCORE_MODEL_VERSION")]
+    model_version: Option<u32>,
+    /// A bare ONNX file instead of the registry
+    #[arg(long, env = "EDGESCORE_MODEL", conflicts_with_all = ["models_dir", "model_name", "model_version"])]
+    model: Option<PathBuf>,
+}
+
+/// A model's bytes and a label saying where they came from.
+pub struct ChosenModel {
+    pub onnx: Vec<u8>,
+    pub label: String,
+}
+
+impl ModelArgs {
+    pub fn registry(&self) -> Result<Registry> {
+        match &self.models_dir {
+            Some(dir) => Registry::scan(dir),
+            None => Ok(Registry::embedded()),
+        }
+    }
+
+    pub fn choose(&self) -> Result<ChosenModel> {
+        if let Some(path) = &self.model {
+            let onnx = std::fs::read(path)
+                .with_context(|| format!("reading the model {}", path.display()))?;
+            return Ok(ChosenModel {
+                onnx,
+                label: path.display().to_string(),
+            });
+        }
+        let registry = self.registry()?;
+        let chosen = registry.select(self.model_name.as_deref(), self.model_version)?;
+        let m = &chosen.manifest;
+        Ok(ChosenModel {
+            onnx: chosen.onnx.clone(),
+            label: format!("{} v{}", m.name, m.version),
+        })
+    }
+}
+
+/// Which component to run, and what it may use.
+#[derive(Debug, Clone, Args)]
+pub struct RuntimeArgs {
+    /// A scoring component (.wasm) instead of the one built in
+    #[arg(long, env = "EDGESCORE_COMPONENT")]
+    component: Option<PathBuf>,
+    /// Linear memory one instance may use, in MiB
+    #[arg(long, env = "EDGESCORE_GUEST_MEMORY_MB", default_value_t = 512)]
+    guest_memory_mb: usize,
+    /// Wall time one call into the component may take, in milliseconds
+    #[arg(long, env = "EDGESCORE_CALL_TIMEOUT_MS", default_value_t = 10_000)]
+    call_timeout_ms: u64,
+}
+
+impl RuntimeArgs {
+    pub fn source(&self) -> ComponentSource {
+        match &self.component {
+            Some(path) => ComponentSource::Path(path.clone()),
+            None => ComponentSource::Embedded,
+        }
+    }
+
+    pub fn runtime(&self) -> Result<Runtime> {
+        let limits = GuestLimits {
+            memory_bytes: self.guest_memory_mb << 20,
+            call_timeout: Duration::from_millis(self.call_timeout_ms),
+        };
+        Runtime::new(&self.source(), limits)
+    }
+}
+
+/// The wall clock in Unix seconds.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,279 @@
+//! Calling the scoring component: a stateless [`Scorer`] and a stateful [`ScoringEngine`], each
+//! owning one instance in its own store. A call that traps or runs past its deadline is reported
+//! as a [`CallError`]; the instance is then discarded and rebuilt on the next call (the engine from
+//! its last checkpoint), so the host keeps working.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgescore_core as core;
+use wasmtime::Store;
+use wasmtime::component::ResourceAny;
+
+use crate::bindings::Scoring;
+use crate::convert;
+use crate::runtime::{HostState, Runtime};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    #[error("the scoring component ran past its {0:?} deadline and was interrupted")]
+    Deadline(Duration),
+    #[error("the scoring component trapped: {0}")]
+    Trap(String),
+    #[error("the scoring component could not be (re)started: {0}")]
+    Instantiate(String),
+    #[error(transparent)]
+    Model(#[from] core::ModelError),
+    #[error(transparent)]
+    Score(#[from] core::ScoreError),
+    #[error("invalid engine config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Snapshot(#[from] core::SnapshotError),
+}
+
+impl CallError {
+    /// True when the guest itself failed (trap, deadline), as opposed to refusing bad input.
+    pub fn is_guest_failure(&self) -> bool {
+        matches!(
+            self,
+            CallError::Deadline(_) | CallError::Trap(_) | CallError::Instantiate(_)
+        )
+    }
+}
+
+/// One instance of the component in its own store.
+struct Instance {
+    store: Store<HostState>,
+    bindings: Scoring,
+    deadline_ticks: u64,
+    timeout: Duration,
+}
+
+impl Instance {
+    fn new(runtime: &Runtime) -> Result<Self, CallError> {
+        let (store, bindings) = runtime
+            .instantiate()
+            .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+        Ok(Instance {
+            store,
+            bindings,
+            deadline_ticks: runtime.deadline_ticks(),
+            timeout: runtime.limits().call_timeout,
+        })
+    }
+
+    /// One call into the guest under a fresh deadline.
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(&Scoring, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        f(&self.bindings, &mut self.store).map_err(|e| match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => CallError::Deadline(self.timeout),
+            _ => CallError::Trap(format!("{e:#}")),
+        })
+    }
+
+    fn load_model(&mut self, onnx: &[u8]) -> Result<ResourceAny, CallError> {
+        self.call(|b, s| b.edgescore_scoring_scorer().model().call_load(s, onnx))?
+            .map_err(|e| convert::model_error(e).into())
+    }
+}
+
+/// Stateless scoring with one model.
+pub struct Scorer {
+    runtime: Runtime,
+    onnx: Arc<[u8]>,
+    info: core::ModelInfo,
+    live: Option<(Instance, ResourceAny)>,
+}
+
+impl Scorer {
+    pub fn new(runtime: &Runtime, onnx: &[u8]) -> Result<Self, CallError> {
+        let mut instance = Instance::new(runtime)?;
+        let model = instance.load_model(onnx)?;
+        let info =
+            instance.call(|b, s| b.edgescore_scoring_scorer().model().call_info(s, model))?;
+        Ok(Scorer {
+            runtime: runtime.clone(),
+            onnx: onnx.into(),
+            info: convert::model_info(info),
+            live: Some((instance, model)),
+        })
+    }
+
+    pub fn info(&self) -> &core::ModelInfo {
+        &self.info
+    }
+
+    /// Scores `rows × width` features (row-major) in one call.
+    pub fn score(&mut self, features: &[f32]) -> Result<Vec<f32>, CallError> {
+        self.with_live(|i, m| {
+            i.call(|b, s| {
+                b.edgescore_scoring_scorer()
+                    .model()
+                    .call_score(s, m, features)
+            })
+        })?
+        .map_err(|e| convert::score_error(e).into())
+    }
+
+    fn start(&self) -> Result<(Instance, ResourceAny), CallError> {
+        let mut instance = Instance::new(&self.runtime)?;
+        let model = instance.load_model(&self.onnx)?;
+        Ok((instance, model))
+    }
+
+    fn with_live<R>(
+        &mut self,
+        f: impl FnOnce(&mut Instance, ResourceAny) -> Result<R, CallError>,
+    ) -> Result<R, CallError> {
+        if self.live.is_none() {
+            self.live = Some(self.start()?);
+        }
+        let (instance, model) = self.live.as_mut().expect("started above");
+        let result = f(instance, *model);
+        if result.as_ref().is_err_and(CallError::is_guest_failure) {
+            self.live = None;
+        }
+        result
+    }
+}
+
+/// The stateful engine inside the component.
+pub struct ScoringEngine {
+    runtime: Runtime,
+    onnx: Arc<[u8]>,
+    config: core::EngineConfig,
+    checkpoint: Option<Vec<u8>>,
+    live: Option<(Instance, ResourceAny)>,
+    restarts: u64,
+}
+
+impl ScoringEngine {
+    pub fn new(
+        runtime: &Runtime,
+        onnx: &[u8],
+        config: core::EngineConfig,
+    ) -> Result<Self, CallError> {
+        let mut engine = ScoringEngine {
+            runtime: runtime.clone(),
+            onnx: onnx.into(),
+            config,
+            checkpoint: None,
+            live: None,
+            restarts: 0,
+        };
+        engine.live = Some(engine.start()?);
+        Ok(engine)
+    }
+
+    /// How many times the instance was rebuilt after a guest failure.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    pub fn model_info(&mut self) -> Result<core::ModelInfo, CallError> {
+        let info = self.with_live(|i, e| {
+            i.call(|b, s| b.edgescore_scoring_engine().engine().call_model_info(s, e))
+        })?;
+        Ok(convert::model_info(info))
+    }
+
+    pub fn ingest(
+        &mut self,
+        events: &[core::Event],
+        now: f64,
+    ) -> Result<core::IngestReport, CallError> {
+        let events = convert::events(events);
+        let report = self.with_live(|i, e| {
+            i.call(|b, s| {
+                b.edgescore_scoring_engine()
+                    .engine()
+                    .call_ingest(s, e, &events, now)
+            })
+        })?;
+        Ok(convert::report(report.map_err(convert::score_error)?))
+    }
+
+    pub fn median(&mut self, user_id: &str) -> Result<core::UserMedian, CallError> {
+        let m = self.with_live(|i, e| {
+            i.call(|b, s| {
+                b.edgescore_scoring_engine()
+                    .engine()
+                    .call_median(s, e, user_id)
+            })
+        })?;
+        Ok(convert::median(m))
+    }
+
+    pub fn stats(&mut self) -> Result<core::EngineStats, CallError> {
+        let stats = self.with_live(|i, e| {
+            i.call(|b, s| b.edgescore_scoring_engine().engine().call_stats(s, e))
+        })?;
+        Ok(convert::stats(stats))
+    }
+
+    pub fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
+        self.with_live(|i, e| {
+            i.call(|b, s| b.edgescore_scoring_engine().engine().call_snapshot(s, e))
+        })
+    }
+
+    pub fn restore(&mut self, snapshot: &[u8]) -> Result<(), CallError> {
+        self.with_live(|i, e| {
+            i.call(|b, s| {
+                b.edgescore_scoring_engine()
+                    .engine()
+                    .call_restore(s, e, snapshot)
+            })
+        })?
+        .map_err(|e| convert::snapshot_error(e).into())
+    }
+
+    /// Takes a snapshot and keeps it: after a guest failure the engine is rebuilt from it.
+    pub fn checkpoint(&mut self) -> Result<(), CallError> {
+        self.checkpoint = Some(self.snapshot()?);
+        Ok(())
+    }
+
+    fn start(&self) -> Result<(Instance, ResourceAny), CallError> {
+        let mut instance = Instance::new(&self.runtime)?;
+        let model = instance.load_model(&self.onnx)?;
+        let config = convert::config(self.config);
+        let engine = instance
+            .call(|b, s| {
+                b.edgescore_scoring_engine()
+                    .engine()
+                    .call_create(s, config, model)
+            })?
+            .map_err(|e| CallError::Config(convert::config_error(e)))?;
+        if let Some(snapshot) = &self.checkpoint {
+            instance
+                .call(|b, s| {
+                    b.edgescore_scoring_engine()
+                        .engine()
+                        .call_restore(s, engine, snapshot)
+                })?
+                .map_err(convert::snapshot_error)?;
+        }
+        Ok((instance, engine))
+    }
+
+    fn with_live<R>(
+        &mut self,
+        f: impl FnOnce(&mut Instance, ResourceAny) -> Result<R, CallError>,
+    ) -> Result<R, CallError> {
+        if self.live.is_none() {
+            self.live = Some(self.start()?);
+            self.restarts += 1;
+        }
+        let (instance, engine) = self.live.as_mut().expect("started above");
+        let result = f(instance, *engine);
+        if result.as_ref().is_err_and(CallError::is_guest_failure) {
+            self.live = None;
+        }
+        result
+    }
+}
