@@ -1,1 +1,43 @@
+//! Shared helpers of the end-to-end tests in `tests/tests/`.
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use edgescore_host::{ComponentSource, GuestLimits, Runtime};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn read(relative: &str) -> Vec<u8> {
+    let path = repo_root().join(relative);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn seed_onnx(version: u32) -> Vec<u8> {
+    read(&format!("models/seed-mlp/{version}/model.onnx"))
+}
+
+/// The embedded component with default limits, compiled once per test binary (and cached on disk
+/// across binaries and runs).
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| runtime_with(GuestLimits::default()))
+}
+
+pub fn runtime_with(limits: GuestLimits) -> Runtime {
+    Runtime::new(&ComponentSource::Embedded, limits).expect("the embedded component loads")
+}
+
+/// Deterministic rows in [0, 1) (or wider with `scale`).
+pub fn rows(n: usize, width: usize, seed: u32, scale: f32) -> Vec<f32> {
+    let mut x = seed | 1;
+    (0..n * width)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            scale * ((x >> 8) as f32 / (1u32 << 24) as f32)
+        })
+        .collect()
+}

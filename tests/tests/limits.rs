@@ -1,0 +1,84 @@
+//! A guest that runs too long or asks for too much memory is stopped and reported; the host, and
+//! the same Scorer or ScoringEngine, keep working.
+
+use std::time::Duration;
+
+use edgescore_core::{EngineConfig, Event};
+use edgescore_host::{CallError, GuestLimits, Scorer, ScoringEngine};
+use edgescore_tests::{rows, runtime_with, seed_onnx};
+
+#[test]
+fn a_call_past_its_deadline_is_interrupted_and_the_next_call_works() {
+    // 100,000 rows through two 128-wide layers take far longer than 1 ms in any build.
+    let runtime = runtime_with(GuestLimits {
+        call_timeout: Duration::from_millis(1),
+        ..GuestLimits::default()
+    });
+    let mut scorer = Scorer::new(&runtime, &seed_onnx(1)).unwrap();
+    let big = rows(100_000, 3, 1, 1.0);
+    assert_eq!(
+        scorer.score(&big),
+        Err(CallError::Deadline(Duration::from_millis(1)))
+    );
+    let small = scorer
+        .score(&[0.1, 0.2, 0.3])
+        .expect("a fresh instance answers");
+    assert_eq!(small.len(), 1);
+}
+
+#[test]
+fn a_guest_over_its_memory_limit_traps_and_the_next_call_works() {
+    let runtime = runtime_with(GuestLimits {
+        memory_bytes: 96 << 20,
+        ..GuestLimits::default()
+    });
+    let mut scorer = Scorer::new(&runtime, &seed_onnx(1)).unwrap();
+    // 400,000 rows need 4.8 MB of input and 2 × 205 MB of hidden activations.
+    let huge = rows(400_000, 3, 2, 1.0);
+    match scorer.score(&huge) {
+        Err(CallError::Trap(_)) => {}
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert_eq!(scorer.score(&[0.1, 0.2, 0.3]).unwrap().len(), 1);
+}
+
+#[test]
+fn an_interrupted_engine_is_rebuilt_from_its_checkpoint() {
+    let runtime = runtime_with(GuestLimits {
+        call_timeout: Duration::from_millis(1),
+        ..GuestLimits::default()
+    });
+    let mut engine = ScoringEngine::new(&runtime, &seed_onnx(1), EngineConfig::default()).unwrap();
+    let now = 1_700_000_000.0;
+    let one = |user: &str, t: f64| Event {
+        user_id: user.into(),
+        timestamp: t,
+        features: vec![0.1, 0.2, 0.3],
+    };
+    engine.ingest(&[one("kept", now)], now).unwrap();
+    engine.checkpoint().unwrap();
+    let kept = engine.median("kept").unwrap();
+
+    let flood: Vec<Event> = rows(100_000, 3, 3, 1.0)
+        .chunks(3)
+        .map(|f| Event {
+            features: f.to_vec(),
+            ..one("flood", now)
+        })
+        .collect();
+    assert!(matches!(
+        engine.ingest(&flood, now),
+        Err(CallError::Deadline(_))
+    ));
+    assert_eq!(
+        engine.median("kept").unwrap(),
+        kept,
+        "state comes back from the checkpoint"
+    );
+    assert_eq!(
+        engine.median("flood").unwrap().count,
+        0,
+        "nothing of the interrupted batch was recorded"
+    );
+    assert_eq!(engine.restarts(), 1);
+}
