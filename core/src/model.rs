@@ -98,7 +98,7 @@ impl Model {
         if features.is_empty() {
             return Err(ScoreError::EmptyBatch);
         }
-        if features.len() % width != 0 {
+        if !features.len().is_multiple_of(width) {
             return Err(ScoreError::WrongWidth {
                 width: width as u32,
                 len: features.len() as u32,
@@ -136,10 +136,10 @@ impl Model {
 /// The width of a `[N, width]` f32 input, as the ONNX file declares it.
 fn declared_width(fact: &InferenceFact) -> Result<u32, ModelError> {
     let unsupported = |why: String| Err(ModelError::UnsupportedSignature(why));
-    if let GenericFactoid::Only(dt) = fact.datum_type {
-        if dt != f32::datum_type() {
-            return unsupported(format!("the input must be f32, the model declares {dt:?}"));
-        }
+    if let GenericFactoid::Only(dt) = fact.datum_type
+        && dt != f32::datum_type()
+    {
+        return unsupported(format!("the input must be f32, the model declares {dt:?}"));
     }
     let dims: Vec<_> = fact.shape.dims().collect();
     if fact.shape.is_open() || dims.len() != 2 {

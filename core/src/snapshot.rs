@@ -83,10 +83,10 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
 
 fn validate(snapshot: &Snapshot) -> Result<(), SnapshotError> {
     let corrupt = |why: String| Err(SnapshotError::Corrupt(why));
-    if let Some(w) = snapshot.watermark {
-        if !w.is_finite() {
-            return corrupt(format!("watermark {w} is not finite"));
-        }
+    if let Some(w) = snapshot.watermark
+        && !w.is_finite()
+    {
+        return corrupt(format!("watermark {w} is not finite"));
     }
     for user in &snapshot.users {
         let len = user.user_id.len();

@@ -277,14 +277,14 @@ impl UserWindow {
     }
 
     fn rebalance(&mut self) {
-        if self.lower.live_len() > self.upper.live_len() + 1 {
-            if let Some(top) = self.lower.pop() {
-                self.upper.push(Reverse(top));
-            }
-        } else if self.upper.live_len() > self.lower.live_len() {
-            if let Some(Reverse(top)) = self.upper.pop() {
-                self.lower.push(top);
-            }
+        if self.lower.live_len() > self.upper.live_len() + 1
+            && let Some(top) = self.lower.pop()
+        {
+            self.upper.push(Reverse(top));
+        } else if self.upper.live_len() > self.lower.live_len()
+            && let Some(Reverse(top)) = self.upper.pop()
+        {
+            self.lower.push(top);
         }
     }
 

@@ -290,7 +290,10 @@ impl Reference {
     }
 }
 
-fn batches() -> impl Strategy<Value = Vec<(Vec<(u8, i32, i16)>, i32)>> {
+/// A batch of `(user, timestamp offset, score)` events and the clock's offset when it arrives.
+type RawBatch = (Vec<(u8, i32, i16)>, i32);
+
+fn batches() -> impl Strategy<Value = Vec<RawBatch>> {
     // (user, timestamp offset, score) events in batches, each with a clock offset.
     let event = (0u8..6, -400i32..900, -50i16..50);
     proptest::collection::vec((proptest::collection::vec(event, 0..25), 0i32..600), 1..25)

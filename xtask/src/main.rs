@@ -1,1 +1,221 @@
-fn main() {}
+//! `cargo xtask`: the project's two entry points, so that a fresh machine needs nothing but Rust
+//! and Python 3.
+//!
+//! - `cargo xtask run [ARGS...]`: builds the component and the release host, then runs the main
+//!   job (`edgescore ARGS`, by default a replay of the bundled sample events).
+//! - `cargo xtask test`: installs what the tests need (the wasm32-wasip2 target, a Python venv
+//!   with models/requirements.txt), builds the component, then fmt, clippy and every test.
+//! - `cargo xtask build`: the component and the release host only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(),
+        Some("build") => build_component().and_then(|_| build_host_release()),
+        _ => {
+            eprintln!("usage: cargo xtask run [edgescore args...] | test | build");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn step(what: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {what}");
+    let start = Instant::now();
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    eprintln!(
+        "xtask: {what}: done in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn component_path() -> PathBuf {
+    root()
+        .join("target")
+        .join(WASM_TARGET)
+        .join("component/edgescore_scoring.wasm")
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match installed {
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) =>
+        {
+            Ok(())
+        }
+        Ok(_) => step(
+            "adding the wasm32-wasip2 target",
+            Command::new("rustup").args(["target", "add", WASM_TARGET]),
+        ),
+        Err(_) => {
+            eprintln!("xtask: rustup not found; assuming the {WASM_TARGET} target is installed");
+            Ok(())
+        }
+    }
+}
+
+fn build_component() -> Result<()> {
+    ensure_wasm_target()?;
+    step(
+        "building the scoring component (wasm32-wasip2)",
+        cargo().args([
+            "build",
+            "--package",
+            "edgescore-scoring",
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            "component",
+        ]),
+    )?;
+    let size = std::fs::metadata(component_path())?.len();
+    eprintln!(
+        "xtask: component {} ({:.1} MiB)",
+        component_path().display(),
+        size as f64 / (1 << 20) as f64
+    );
+    Ok(())
+}
+
+fn build_host_release() -> Result<()> {
+    step(
+        "building the host (release)",
+        host_env(cargo().args(["build", "--release", "--package", "edgescore-host"])),
+    )
+}
+
+/// Points the host's build at the component just built and keeps compiled artifacts in target/.
+fn host_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("EDGESCORE_COMPONENT_WASM", component_path())
+        .env("EDGESCORE_CACHE_DIR", root().join("target/cwasm-cache"))
+}
+
+fn run(args: &[String]) -> Result<()> {
+    build_component()?;
+    build_host_release()?;
+    let default_job = [
+        "replay".to_string(),
+        "host/samples/events.jsonl".to_string(),
+    ];
+    let args = if args.is_empty() {
+        &default_job[..]
+    } else {
+        args
+    };
+    let status = host_env(&mut Command::new(root().join("target/release/edgescore")))
+        .current_dir(root())
+        .args(args)
+        .status()?;
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+fn test() -> Result<()> {
+    let start = Instant::now();
+    let python = python_env()?;
+    build_component()?;
+    step(
+        "checking formatting",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    step(
+        "clippy",
+        host_env(cargo().args([
+            "clippy",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])),
+    )?;
+    step(
+        "clippy (component, wasm32-wasip2)",
+        cargo().args([
+            "clippy",
+            "--package",
+            "edgescore-scoring",
+            "--target",
+            WASM_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    step(
+        "tests",
+        host_env(cargo().args(["test"])).env("EDGESCORE_PYTHON", &python),
+    )?;
+    eprintln!(
+        "xtask: all checks passed in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A venv in target/pyenv with the generator's pinned packages (models/requirements.txt),
+/// reinstalled only when that file changes.
+fn python_env() -> Result<PathBuf> {
+    let venv = root().join("target/pyenv");
+    let python = venv.join("bin/python");
+    let requirements = root().join("models/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)?;
+    let stamp = venv.join("requirements.installed");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    if !python.exists() {
+        step(
+            "creating a Python venv (target/pyenv)",
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        )?;
+    }
+    step(
+        "installing models/requirements.txt",
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&requirements),
+    )?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
+}
