@@ -89,6 +89,23 @@ fn ensure_wasm_target() -> Result<()> {
     }
 }
 
+/// rustfmt and clippy come with rustup's default profile, but not with its minimal one.
+fn ensure_lint_tools() -> Result<()> {
+    for (tool, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
+        let present = cargo()
+            .args([tool, "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !present {
+            step(
+                &format!("adding the {component} component"),
+                Command::new("rustup").args(["component", "add", component]),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn build_component() -> Result<()> {
     ensure_wasm_target()?;
     step(
@@ -147,6 +164,7 @@ fn run(args: &[String]) -> Result<()> {
 fn test() -> Result<()> {
     let start = Instant::now();
     let python = python_env()?;
+    ensure_lint_tools()?;
     build_component()?;
     step(
         "checking formatting",
@@ -154,13 +172,7 @@ fn test() -> Result<()> {
     )?;
     step(
         "clippy",
-        host_env(cargo().args([
-            "clippy",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ])),
+        host_env(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"])),
     )?;
     step(
         "clippy (component, wasm32-wasip2)",
