@@ -14,6 +14,20 @@ fn root() -> PathBuf {
 }
 
 fn edgescore(args: &[&str], stdin: &str) -> Output {
+    // The first run compiles the component into the cache; let one test do it while the others
+    // wait, instead of every test compiling it at once.
+    static WARM: std::sync::Once = std::sync::Once::new();
+    WARM.call_once(|| {
+        let out = Command::new(env!("CARGO_BIN_EXE_edgescore"))
+            .arg("inspect")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
     let mut child = Command::new(env!("CARGO_BIN_EXE_edgescore"))
         .args(args)
         .current_dir(root())
