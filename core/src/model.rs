@@ -1,6 +1,8 @@
 //! The model runner: an ONNX network taking `[N, width]` f32 rows and giving one f32 score per row,
 //! run by tract on the CPU. The plan is optimized once per load; a batch is one call.
 
+use std::sync::Mutex;
+
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::dims;
@@ -42,10 +44,26 @@ pub struct ModelInfo {
 }
 
 /// A loaded, optimized model.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Model {
     plan: Arc<TypedRunnableModel>,
+    /// Reused across calls: spawning tract's state per call costs as much as scoring a row.
+    state: Mutex<TypedSimpleState>,
     info: ModelInfo,
+}
+
+impl Clone for Model {
+    fn clone(&self) -> Self {
+        let state = self
+            .plan
+            .spawn()
+            .expect("a plan that spawned once spawns again");
+        Model {
+            plan: self.plan.clone(),
+            state: Mutex::new(state),
+            info: self.info.clone(),
+        }
+    }
 }
 
 impl Model {
@@ -71,10 +89,12 @@ impl Model {
         let typed = model.into_optimized().map_err(invalid)?;
         check_output(typed.output_fact(0).map_err(invalid)?)?;
         let plan = typed.into_runnable().map_err(invalid)?;
+        let state = Mutex::new(plan.spawn().map_err(invalid)?);
 
         let sha256 = hex(&Sha256::digest(onnx_bytes));
         Ok(Model {
             plan,
+            state,
             info: ModelInfo {
                 input_name,
                 output_name,
@@ -112,10 +132,11 @@ impl Model {
         let rows = features.len() / width;
         let inference = |e: TractError| ScoreError::Inference(format!("{e:#}"));
         let input = Tensor::from_shape(&[rows, width], features).map_err(inference)?;
-        let outputs = self
-            .plan
-            .run(tvec!(input.into_tvalue()))
-            .map_err(inference)?;
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let outputs = state.run(tvec!(input.into_tvalue())).map_err(inference)?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(inference)?;
         let scores: Vec<f32> = view.iter().copied().collect();
         if scores.len() != rows {

@@ -121,7 +121,7 @@ impl Runtime {
     }
 
     /// A fresh store with the limits applied and an instance of the component in it.
-    pub(crate) fn instantiate(&self) -> Result<(Store<HostState>, crate::bindings::Scoring)> {
+    pub fn instantiate(&self) -> Result<(Store<HostState>, crate::bindings::Scoring)> {
         // No preopened folders, sockets, environment, arguments or stdio; and stopped clocks, so
         // that the guest's only time is the `now` the host passes in.
         let wasi = WasiCtx::builder()

@@ -27,8 +27,11 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     let chosen = args.model.choose()?;
     let native = Model::load(&chosen.onnx).context(chosen.label.clone())?;
-    let mut wasm =
-        Scorer::new(&args.runtime.runtime()?, &chosen.onnx).context(chosen.label.clone())?;
+    let started = Instant::now();
+    let runtime = args.runtime.runtime()?;
+    let runtime_load = started.elapsed();
+    let mut wasm = Scorer::new(&runtime, &chosen.onnx).context(chosen.label.clone())?;
+    start_up(&runtime, &chosen.onnx, runtime_load)?;
     let width = native.input_width();
     let budget = Duration::from_secs_f64(args.seconds);
 
@@ -63,6 +66,38 @@ pub fn run(args: BenchArgs) -> Result<()> {
             wasm_rate / native_rate
         );
     }
+    Ok(())
+}
+
+/// What a cold start costs: the compiled component (from the cache after the first run), a
+/// fresh instance from the `InstancePre`, and loading the model inside it.
+fn start_up(runtime: &edgescore_host::Runtime, onnx: &[u8], runtime_load: Duration) -> Result<()> {
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let instantiate = median(
+        (0..50)
+            .map(|_| {
+                let t = Instant::now();
+                runtime.instantiate().map(|_| t.elapsed())
+            })
+            .collect::<Result<_>>()?,
+    );
+    let with_model = median(
+        (0..10)
+            .map(|_| {
+                let t = Instant::now();
+                Scorer::new(runtime, onnx).map(|_| t.elapsed())
+            })
+            .collect::<Result<_, _>>()?,
+    );
+    println!(
+        "start-up: component ready in {:.1} ms, instantiate {:.0} µs, instantiate + load model {:.2} ms (medians)",
+        runtime_load.as_secs_f64() * 1e3,
+        instantiate.as_secs_f64() * 1e6,
+        with_model.as_secs_f64() * 1e3
+    );
     Ok(())
 }
 
