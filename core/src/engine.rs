@@ -237,11 +237,6 @@ impl Engine {
         }
     }
 
-    /// Heap bytes held by the windows (for measuring memory per windowed event).
-    pub fn window_heap_bytes(&self) -> usize {
-        self.windows.heap_bytes()
-    }
-
     /// The whole state (windows, watermark, counters) as bytes; see [`Engine::restore`].
     pub fn snapshot(&self) -> Vec<u8> {
         let users = self

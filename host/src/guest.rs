@@ -81,25 +81,57 @@ impl Instance {
     }
 }
 
+/// An instance and the resource it serves; after a guest failure it is dropped and started
+/// again on the next call.
+struct Restartable {
+    live: Option<(Instance, ResourceAny)>,
+    restarts: u64,
+}
+
+impl Restartable {
+    fn new(instance: Instance, resource: ResourceAny) -> Self {
+        Restartable {
+            live: Some((instance, resource)),
+            restarts: 0,
+        }
+    }
+
+    fn call<R>(
+        &mut self,
+        start: impl FnOnce() -> Result<(Instance, ResourceAny), CallError>,
+        f: impl FnOnce(&mut Instance, ResourceAny) -> Result<R, CallError>,
+    ) -> Result<R, CallError> {
+        if self.live.is_none() {
+            self.live = Some(start()?);
+            self.restarts += 1;
+        }
+        let (instance, resource) = self.live.as_mut().expect("started above");
+        let result = f(instance, *resource);
+        if result.as_ref().is_err_and(CallError::is_guest_failure) {
+            self.live = None;
+        }
+        result
+    }
+}
+
 /// Stateless scoring with one model.
 pub struct Scorer {
     runtime: Runtime,
     onnx: Arc<[u8]>,
     info: core::ModelInfo,
-    live: Option<(Instance, ResourceAny)>,
+    live: Restartable,
 }
 
 impl Scorer {
     pub fn new(runtime: &Runtime, onnx: &[u8]) -> Result<Self, CallError> {
-        let mut instance = Instance::new(runtime)?;
-        let model = instance.load_model(onnx)?;
+        let (mut instance, model) = start_scorer(runtime, onnx)?;
         let info =
             instance.call(|b, s| b.edgescore_scoring_scorer().model().call_info(s, model))?;
         Ok(Scorer {
             runtime: runtime.clone(),
             onnx: onnx.into(),
             info: convert::model_info(info),
-            live: Some((instance, model)),
+            live: Restartable::new(instance, model),
         })
     }
 
@@ -109,36 +141,30 @@ impl Scorer {
 
     /// Scores `rows × width` features (row-major) in one call.
     pub fn score(&mut self, features: &[f32]) -> Result<Vec<f32>, CallError> {
-        self.with_live(|i, m| {
-            i.call(|b, s| {
-                b.edgescore_scoring_scorer()
-                    .model()
-                    .call_score(s, m, features)
-            })
-        })?
+        let Scorer {
+            runtime,
+            onnx,
+            live,
+            ..
+        } = self;
+        live.call(
+            || start_scorer(runtime, onnx),
+            |i, m| {
+                i.call(|b, s| {
+                    b.edgescore_scoring_scorer()
+                        .model()
+                        .call_score(s, m, features)
+                })
+            },
+        )?
         .map_err(|e| convert::score_error(e).into())
     }
+}
 
-    fn start(&self) -> Result<(Instance, ResourceAny), CallError> {
-        let mut instance = Instance::new(&self.runtime)?;
-        let model = instance.load_model(&self.onnx)?;
-        Ok((instance, model))
-    }
-
-    fn with_live<R>(
-        &mut self,
-        f: impl FnOnce(&mut Instance, ResourceAny) -> Result<R, CallError>,
-    ) -> Result<R, CallError> {
-        if self.live.is_none() {
-            self.live = Some(self.start()?);
-        }
-        let (instance, model) = self.live.as_mut().expect("started above");
-        let result = f(instance, *model);
-        if result.as_ref().is_err_and(CallError::is_guest_failure) {
-            self.live = None;
-        }
-        result
-    }
+fn start_scorer(runtime: &Runtime, onnx: &[u8]) -> Result<(Instance, ResourceAny), CallError> {
+    let mut instance = Instance::new(runtime)?;
+    let model = instance.load_model(onnx)?;
+    Ok((instance, model))
 }
 
 /// The stateful engine inside the component.
@@ -147,9 +173,11 @@ pub struct ScoringEngine {
     onnx: Arc<[u8]>,
     config: core::EngineConfig,
     checkpoint: Option<Vec<u8>>,
-    live: Option<(Instance, ResourceAny)>,
-    restarts: u64,
+    live: Restartable,
 }
+
+/// The engine resource's methods in the bindings.
+type EngineExports<'a> = crate::bindings::exports::edgescore::scoring::engine::GuestEngine<'a>;
 
 impl ScoringEngine {
     pub fn new(
@@ -157,28 +185,24 @@ impl ScoringEngine {
         onnx: &[u8],
         config: core::EngineConfig,
     ) -> Result<Self, CallError> {
-        let mut engine = ScoringEngine {
+        let (instance, engine) = start_engine(runtime, onnx, config, None)?;
+        Ok(ScoringEngine {
             runtime: runtime.clone(),
             onnx: onnx.into(),
             config,
             checkpoint: None,
-            live: None,
-            restarts: 0,
-        };
-        engine.live = Some(engine.start()?);
-        Ok(engine)
+            live: Restartable::new(instance, engine),
+        })
     }
 
     /// How many times the instance was rebuilt after a guest failure.
     pub fn restarts(&self) -> u64 {
-        self.restarts
+        self.live.restarts
     }
 
     pub fn model_info(&mut self) -> Result<core::ModelInfo, CallError> {
-        let info = self.with_live(|i, e| {
-            i.call(|b, s| b.edgescore_scoring_engine().engine().call_model_info(s, e))
-        })?;
-        Ok(convert::model_info(info))
+        self.call(|e, s, r| e.call_model_info(s, r))
+            .map(convert::model_info)
     }
 
     pub fn ingest(
@@ -187,49 +211,26 @@ impl ScoringEngine {
         now: f64,
     ) -> Result<core::IngestReport, CallError> {
         let events = convert::events(events);
-        let report = self.with_live(|i, e| {
-            i.call(|b, s| {
-                b.edgescore_scoring_engine()
-                    .engine()
-                    .call_ingest(s, e, &events, now)
-            })
-        })?;
+        let report = self.call(|e, s, r| e.call_ingest(s, r, &events, now))?;
         Ok(convert::report(report.map_err(convert::score_error)?))
     }
 
     pub fn median(&mut self, user_id: &str) -> Result<core::UserMedian, CallError> {
-        let m = self.with_live(|i, e| {
-            i.call(|b, s| {
-                b.edgescore_scoring_engine()
-                    .engine()
-                    .call_median(s, e, user_id)
-            })
-        })?;
-        Ok(convert::median(m))
+        self.call(|e, s, r| e.call_median(s, r, user_id))
+            .map(convert::median)
     }
 
     pub fn stats(&mut self) -> Result<core::EngineStats, CallError> {
-        let stats = self.with_live(|i, e| {
-            i.call(|b, s| b.edgescore_scoring_engine().engine().call_stats(s, e))
-        })?;
-        Ok(convert::stats(stats))
+        self.call(|e, s, r| e.call_stats(s, r)).map(convert::stats)
     }
 
     pub fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
-        self.with_live(|i, e| {
-            i.call(|b, s| b.edgescore_scoring_engine().engine().call_snapshot(s, e))
-        })
+        self.call(|e, s, r| e.call_snapshot(s, r))
     }
 
     pub fn restore(&mut self, snapshot: &[u8]) -> Result<(), CallError> {
-        self.with_live(|i, e| {
-            i.call(|b, s| {
-                b.edgescore_scoring_engine()
-                    .engine()
-                    .call_restore(s, e, snapshot)
-            })
-        })?
-        .map_err(|e| convert::snapshot_error(e).into())
+        self.call(|e, s, r| e.call_restore(s, r, snapshot))?
+            .map_err(|e| convert::snapshot_error(e).into())
     }
 
     /// Takes a snapshot and keeps it: after a guest failure the engine is rebuilt from it.
@@ -238,42 +239,49 @@ impl ScoringEngine {
         Ok(())
     }
 
-    fn start(&self) -> Result<(Instance, ResourceAny), CallError> {
-        let mut instance = Instance::new(&self.runtime)?;
-        let model = instance.load_model(&self.onnx)?;
-        let config = convert::config(self.config);
-        let engine = instance
+    /// One call on the engine resource, restarting the instance first if the last call failed.
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(&EngineExports<'_>, &mut Store<HostState>, ResourceAny) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let ScoringEngine {
+            runtime,
+            onnx,
+            config,
+            checkpoint,
+            live,
+        } = self;
+        live.call(
+            || start_engine(runtime, onnx, *config, checkpoint.as_deref()),
+            |i, r| i.call(|b, s| f(&b.edgescore_scoring_engine().engine(), s, r)),
+        )
+    }
+}
+
+fn start_engine(
+    runtime: &Runtime,
+    onnx: &[u8],
+    config: core::EngineConfig,
+    checkpoint: Option<&[u8]>,
+) -> Result<(Instance, ResourceAny), CallError> {
+    let mut instance = Instance::new(runtime)?;
+    let model = instance.load_model(onnx)?;
+    let config = convert::config(config);
+    let engine = instance
+        .call(|b, s| {
+            b.edgescore_scoring_engine()
+                .engine()
+                .call_create(s, config, model)
+        })?
+        .map_err(|e| CallError::Config(convert::config_error(e)))?;
+    if let Some(snapshot) = checkpoint {
+        instance
             .call(|b, s| {
                 b.edgescore_scoring_engine()
                     .engine()
-                    .call_create(s, config, model)
+                    .call_restore(s, engine, snapshot)
             })?
-            .map_err(|e| CallError::Config(convert::config_error(e)))?;
-        if let Some(snapshot) = &self.checkpoint {
-            instance
-                .call(|b, s| {
-                    b.edgescore_scoring_engine()
-                        .engine()
-                        .call_restore(s, engine, snapshot)
-                })?
-                .map_err(convert::snapshot_error)?;
-        }
-        Ok((instance, engine))
+            .map_err(convert::snapshot_error)?;
     }
-
-    fn with_live<R>(
-        &mut self,
-        f: impl FnOnce(&mut Instance, ResourceAny) -> Result<R, CallError>,
-    ) -> Result<R, CallError> {
-        if self.live.is_none() {
-            self.live = Some(self.start()?);
-            self.restarts += 1;
-        }
-        let (instance, engine) = self.live.as_mut().expect("started above");
-        let result = f(instance, *engine);
-        if result.as_ref().is_err_and(CallError::is_guest_failure) {
-            self.live = None;
-        }
-        result
-    }
+    Ok((instance, engine))
 }
