@@ -5,6 +5,13 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    // Like other Unix filters: `edgescore inspect | head` ends quietly when head stops reading,
+    // instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
         // One line, as a user reads it; the chain of causes joined.
