@@ -7,18 +7,25 @@ use edgescore_core::{EngineConfig, Event};
 use edgescore_host::{CallError, GuestLimits, Scorer, ScoringEngine};
 use edgescore_tests::{rows, runtime_with, seed_onnx};
 
+/// Loading the model takes ~2 ms, so 50 ms leaves a wide margin on a busy machine, while a million
+/// rows through two 128-wide layers take ~2 s (and ~1 GiB of activations: hence the memory).
+fn tight_deadline() -> GuestLimits {
+    GuestLimits {
+        call_timeout: Duration::from_millis(50),
+        memory_bytes: 3 << 30,
+    }
+}
+
+const MANY_ROWS: usize = 1_000_000;
+
 #[test]
 fn a_call_past_its_deadline_is_interrupted_and_the_next_call_works() {
-    // 100,000 rows through two 128-wide layers take far longer than 1 ms in any build.
-    let runtime = runtime_with(GuestLimits {
-        call_timeout: Duration::from_millis(1),
-        ..GuestLimits::default()
-    });
+    let runtime = runtime_with(tight_deadline());
     let mut scorer = Scorer::new(&runtime, &seed_onnx(1)).unwrap();
-    let big = rows(100_000, 3, 1, 1.0);
+    let big = rows(MANY_ROWS, 3, 1, 1.0);
     assert_eq!(
         scorer.score(&big),
-        Err(CallError::Deadline(Duration::from_millis(1)))
+        Err(CallError::Deadline(Duration::from_millis(50)))
     );
     let small = scorer
         .score(&[0.1, 0.2, 0.3])
@@ -44,10 +51,7 @@ fn a_guest_over_its_memory_limit_traps_and_the_next_call_works() {
 
 #[test]
 fn an_interrupted_engine_is_rebuilt_from_its_checkpoint() {
-    let runtime = runtime_with(GuestLimits {
-        call_timeout: Duration::from_millis(1),
-        ..GuestLimits::default()
-    });
+    let runtime = runtime_with(tight_deadline());
     let mut engine = ScoringEngine::new(&runtime, &seed_onnx(1), EngineConfig::default()).unwrap();
     let now = 1_700_000_000.0;
     let one = |user: &str, t: f64| Event {
@@ -59,7 +63,8 @@ fn an_interrupted_engine_is_rebuilt_from_its_checkpoint() {
     engine.checkpoint().unwrap();
     let kept = engine.median("kept").unwrap();
 
-    let flood: Vec<Event> = rows(100_000, 3, 3, 1.0)
+    // 200,000 events: ~0.4 s of scoring in the guest, and quicker to lower than a million.
+    let flood: Vec<Event> = rows(200_000, 3, 3, 1.0)
         .chunks(3)
         .map(|f| Event {
             features: f.to_vec(),
