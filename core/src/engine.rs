@@ -2,8 +2,9 @@
 //! them in the users' windows, and answers medians and stats. Its whole state can be snapshot to
 //! bytes and restored, in this or another instance.
 
-use crate::event::{Event, IngestReport, MAX_USER_ID_BYTES, Rejection, RejectionReason};
+use crate::event::{Event, IngestReport, RejectionReason};
 use crate::model::{Model, ScoreError};
+use crate::rules::Rules;
 use crate::snapshot::{self, Counters, SnapshotError, SnapshotUser};
 use crate::windows::{MedianSummary, Windows};
 
@@ -96,6 +97,24 @@ impl Engine {
         &self.model
     }
 
+    /// The rules this engine judges events by.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            config: self.config,
+            width: self.model.input_width(),
+        }
+    }
+
+    /// Raises the watermark to `watermark` (never lowers it) and expires every event that falls
+    /// out of its window. A host that splits users across engines keeps them on one service-wide
+    /// watermark this way.
+    pub fn advance(&mut self, watermark: f64) {
+        if watermark.is_finite() {
+            self.windows.advance(watermark);
+            self.windows.expire();
+        }
+    }
+
     /// Swaps the model; the windows keep their history.
     pub fn replace_model(&mut self, model: Model) {
         self.model = model;
@@ -105,27 +124,22 @@ impl Engine {
     /// on its own; the accepted ones are scored in one model call. If that call fails, nothing of
     /// the batch is recorded and the error is returned.
     pub fn ingest(&mut self, events: &[Event], now: f64) -> Result<IngestReport, ScoreError> {
-        let width = self.model.input_width();
         let mut report = IngestReport::default();
-        let mut accepted: Vec<&Event> = Vec::with_capacity(events.len());
-        let mut features: Vec<f32> = Vec::with_capacity(events.len() * width);
         // The watermark moves as events are accepted, so that lateness is judged in batch order
         // exactly as if the events had come one by one; it is committed only once scored.
-        let mut watermark = self.windows.watermark();
-        for (index, event) in events.iter().enumerate() {
-            match self.check(event, width, now, watermark) {
-                Ok(()) => {
-                    watermark = Some(watermark.map_or(event.timestamp, |w| w.max(event.timestamp)));
-                    features.extend_from_slice(&event.features);
-                    accepted.push(event);
-                }
-                Err((reason, message)) => report.rejections.push(Rejection {
-                    index: index as u32,
-                    reason,
-                    message,
-                }),
-            }
-        }
+        let (checked, _) = self
+            .rules()
+            .check_batch(events, now, self.windows.watermark());
+        report.rejections = checked.rejections;
+        let accepted: Vec<&Event> = checked
+            .accepted
+            .iter()
+            .map(|&i| &events[i as usize])
+            .collect();
+        let features: Vec<f32> = accepted
+            .iter()
+            .flat_map(|e| e.features.iter().copied())
+            .collect();
 
         if !accepted.is_empty() {
             let scores = self.model.score(&features)?;
@@ -145,66 +159,6 @@ impl Engine {
             self.counters.rejected[rejection.reason.index()] += 1;
         }
         Ok(report)
-    }
-
-    fn check(
-        &self,
-        event: &Event,
-        width: usize,
-        now: f64,
-        watermark: Option<f64>,
-    ) -> Result<(), (RejectionReason, String)> {
-        let id_len = event.user_id.len();
-        if id_len == 0 || id_len > MAX_USER_ID_BYTES {
-            return Err((
-                RejectionReason::InvalidUserId,
-                format!("user_id: must be 1 to {MAX_USER_ID_BYTES} bytes, got {id_len}"),
-            ));
-        }
-        if !event.timestamp.is_finite() {
-            return Err((
-                RejectionReason::InvalidTimestamp,
-                "timestamp: must be a finite number of Unix seconds".to_string(),
-            ));
-        }
-        if event.features.len() != width {
-            return Err((
-                RejectionReason::WrongWidth,
-                format!(
-                    "features: expected {width} values, got {}",
-                    event.features.len()
-                ),
-            ));
-        }
-        if let Some(i) = event.features.iter().position(|v| !v.is_finite()) {
-            return Err((
-                RejectionReason::NonFiniteFeature,
-                format!("features[{i}]: must be a finite 32-bit float"),
-            ));
-        }
-        let skew = self.config.max_clock_skew_seconds;
-        if event.timestamp > now + skew {
-            return Err((
-                RejectionReason::Future,
-                format!(
-                    "timestamp: {} is more than {skew} s ahead of the host clock ({now})",
-                    event.timestamp
-                ),
-            ));
-        }
-        if let Some(w) = watermark {
-            let start = w - self.config.window_seconds;
-            if event.timestamp <= start {
-                return Err((
-                    RejectionReason::Late,
-                    format!(
-                        "timestamp: {} is at or before the window start {start} (latest event {w} minus {} s)",
-                        event.timestamp, self.config.window_seconds
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// The median of a user's window (`None` for an unknown user or an empty window).

@@ -26,16 +26,19 @@ pub enum RejectionReason {
     Future,
     /// The timestamp is at or before the window's start (watermark − window).
     Late,
+    /// Not an event at all: a JSON value that is not an object (decided by the host's parser).
+    MalformedEvent,
 }
 
 impl RejectionReason {
-    pub const ALL: [RejectionReason; 6] = [
+    pub const ALL: [RejectionReason; 7] = [
         RejectionReason::InvalidUserId,
         RejectionReason::InvalidTimestamp,
         RejectionReason::WrongWidth,
         RejectionReason::NonFiniteFeature,
         RejectionReason::Future,
         RejectionReason::Late,
+        RejectionReason::MalformedEvent,
     ];
 
     /// The stable snake_case name used in stats and APIs.
@@ -47,6 +50,7 @@ impl RejectionReason {
             RejectionReason::NonFiniteFeature => "non_finite_feature",
             RejectionReason::Future => "future",
             RejectionReason::Late => "late",
+            RejectionReason::MalformedEvent => "malformed_event",
         }
     }
 

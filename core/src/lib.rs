@@ -3,11 +3,15 @@
 //!
 //! - [`model`]: ONNX model runner on tract (`[N, width]` f32 rows → one score per row).
 //! - [`window`] / [`windows`]: exact rolling medians per user under a service-wide watermark.
+//! - [`rules`]: how an event is judged (width, finiteness, clock skew, lateness).
+//! - [`api`]: the HTTP contract's bodies and ingest parsing, shared by every host serving it.
 //! - [`engine`]: validation + one model call per batch + windows, stats, snapshot/restore.
 
+pub mod api;
 pub mod engine;
 pub mod event;
 pub mod model;
+pub mod rules;
 pub mod snapshot;
 pub mod window;
 pub mod windows;
@@ -15,4 +19,5 @@ pub mod windows;
 pub use engine::{ConfigError, Engine, EngineConfig, EngineStats, UserMedian};
 pub use event::{Event, IngestReport, MAX_USER_ID_BYTES, Rejection, RejectionReason};
 pub use model::{Model, ModelError, ModelInfo, ScoreError};
+pub use rules::{Checked, Rules};
 pub use snapshot::SnapshotError;

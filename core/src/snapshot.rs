@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::event::{MAX_USER_ID_BYTES, RejectionReason};
 
 const MAGIC: &[u8; 8] = b"EDGESNAP";
-const FORMAT_VERSION: u32 = 1;
+// Version 2: seven rejection counters (malformed_event added).
+const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SnapshotError {

@@ -331,3 +331,42 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn advance_moves_the_watermark_forward_only_and_expires() {
+    let mut engine = engine(100.0);
+    let batch = [event("a", NOW - 50.0, 1.0), event("b", NOW, 2.0)];
+    assert_eq!(engine.ingest(&batch, NOW).unwrap().accepted, 2);
+    // Another engine of the service saw NOW + 60: a's event (NOW - 50) is now out of its window.
+    engine.advance(NOW + 60.0);
+    assert_eq!(engine.median("a").median, None);
+    assert_eq!(engine.median("b").median, Some(2.0));
+    assert_eq!(engine.stats().watermark, Some(NOW + 60.0));
+    engine.advance(NOW);
+    engine.advance(f64::NAN);
+    assert_eq!(engine.stats().watermark, Some(NOW + 60.0), "never lowered");
+    let late = engine.ingest(&[event("c", NOW - 40.0, 3.0)], NOW).unwrap();
+    assert_eq!(late.rejections[0].reason, RejectionReason::Late);
+    assert_eq!(engine.stats().users_tracked, 1);
+}
+
+#[test]
+fn check_batch_judges_lateness_in_batch_order() {
+    let rules = engine(100.0).rules();
+    let batch = [
+        event("a", NOW, 1.0),
+        event("b", NOW - 100.0, 1.0),
+        event("c", NOW - 99.0, 1.0),
+        event("", NOW, 1.0),
+    ];
+    let (checked, watermark) = rules.check_batch(&batch, NOW, Some(NOW - 500.0));
+    assert_eq!(checked.accepted, vec![0, 2]);
+    let reasons: Vec<_> = checked
+        .rejections
+        .iter()
+        .map(|r| (r.index, r.reason))
+        .collect();
+    use RejectionReason::*;
+    assert_eq!(reasons, vec![(1, Late), (3, InvalidUserId)]);
+    assert_eq!(watermark, Some(NOW));
+}

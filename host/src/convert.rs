@@ -74,6 +74,7 @@ pub fn reason(r: wit::RejectionReason) -> core::RejectionReason {
         wit::RejectionReason::NonFiniteFeature => core::RejectionReason::NonFiniteFeature,
         wit::RejectionReason::Future => core::RejectionReason::Future,
         wit::RejectionReason::Late => core::RejectionReason::Late,
+        wit::RejectionReason::MalformedEvent => core::RejectionReason::MalformedEvent,
     }
 }
 

@@ -215,6 +215,11 @@ impl ScoringEngine {
         Ok(convert::report(report.map_err(convert::score_error)?))
     }
 
+    /// Raises the engine's watermark to the service-wide one; see the WIT's `advance`.
+    pub fn advance(&mut self, watermark: f64) -> Result<(), CallError> {
+        self.call(|e, s, r| e.call_advance(s, r, watermark))
+    }
+
     pub fn median(&mut self, user_id: &str) -> Result<core::UserMedian, CallError> {
         self.call(|e, s, r| e.call_median(s, r, user_id))
             .map(convert::median)

@@ -101,6 +101,10 @@ impl GuestEngine for EngineResource {
         })
     }
 
+    fn advance(&self, watermark: f64) {
+        self.0.borrow_mut().advance(watermark);
+    }
+
     fn median(&self, user_id: String) -> UserMedian {
         let m = self.0.borrow_mut().median(&user_id);
         UserMedian {
@@ -187,5 +191,6 @@ fn reason(r: core::RejectionReason) -> RejectionReason {
         core::RejectionReason::NonFiniteFeature => RejectionReason::NonFiniteFeature,
         core::RejectionReason::Future => RejectionReason::Future,
         core::RejectionReason::Late => RejectionReason::Late,
+        core::RejectionReason::MalformedEvent => RejectionReason::MalformedEvent,
     }
 }

@@ -1,0 +1,11 @@
+//! The HTTP contract of `shared/spec/http-api.md`, shared by every host that serves it (the native
+//! service, the Spin app): request parsing with its limits, response bodies, error sentences.
+//! One definition, so both hosts answer byte for byte alike.
+
+mod ingest;
+mod responses;
+
+pub use ingest::{IngestParseError, ParsedEvent, parse_ingest};
+pub use responses::{
+    ErrorBody, IngestResponse, MedianResponse, RejectedEvent, StatusBody, ingest_response,
+};
