@@ -176,6 +176,18 @@ pub struct ScoringEngine {
     live: Restartable,
 }
 
+/// An event as the bindings lower it into the component.
+pub type GuestEvent = crate::bindings::types::Event;
+
+/// Moves a core event into the bindings' type (no copy of its id or features).
+pub fn guest_event(e: core::Event) -> GuestEvent {
+    GuestEvent {
+        user_id: e.user_id,
+        timestamp: e.timestamp,
+        features: e.features,
+    }
+}
+
 /// The engine resource's methods in the bindings.
 type EngineExports<'a> = crate::bindings::exports::edgescore::scoring::engine::GuestEngine<'a>;
 
@@ -210,9 +222,24 @@ impl ScoringEngine {
         events: &[core::Event],
         now: f64,
     ) -> Result<core::IngestReport, CallError> {
-        let events = convert::events(events);
-        let report = self.call(|e, s, r| e.call_ingest(s, r, &events, now))?;
+        self.ingest_guest_events(&convert::events(events), now)
+    }
+
+    /// [`ScoringEngine::ingest`] for events already in the bindings' type (see [`GuestEvent`]),
+    /// which a hot path builds once instead of copying core events per call.
+    pub fn ingest_guest_events(
+        &mut self,
+        events: &[GuestEvent],
+        now: f64,
+    ) -> Result<core::IngestReport, CallError> {
+        let report = self.call(|e, s, r| e.call_ingest(s, r, events, now))?;
         Ok(convert::report(report.map_err(convert::score_error)?))
+    }
+
+    /// Drops the instance and starts a new one now, from the last checkpoint (or empty).
+    pub fn rebuild(&mut self) -> Result<(), CallError> {
+        self.live.live = None;
+        self.model_info().map(drop)
     }
 
     /// Raises the engine's watermark to the service-wide one; see the WIT's `advance`.

@@ -10,6 +10,7 @@ pub mod guest;
 pub mod input;
 pub mod registry;
 pub mod runtime;
+pub mod serve;
 pub mod wit;
 
 pub use guest::{CallError, Scorer, ScoringEngine};

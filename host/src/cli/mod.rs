@@ -2,8 +2,10 @@
 
 mod bench;
 mod inspect;
+mod logging;
 mod replay;
 mod score;
+mod serve;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +27,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the HTTP API (ingest, medians, stats, health) on sharded component instances.
+    Serve(serve::ServeArgs),
     /// Score feature rows: JSON lines of `[f, ...]` or `{"features": [...]}` → `{"score": s}` lines.
     Score(score::ScoreArgs),
     /// Ingest an events file through the engine and print each user's median and the stats.
@@ -37,6 +41,7 @@ enum Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Score(args) => score::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Inspect(args) => inspect::run(args),
@@ -61,10 +66,14 @@ pub struct ModelArgs {
     model: Option<PathBuf>,
 }
 
-/// A model's bytes and a label saying where they came from.
+/// A model's bytes and where they came from.
 pub struct ChosenModel {
     pub onnx: Vec<u8>,
     pub label: String,
+    /// The registry name, or the file's stem for a bare file.
+    pub name: String,
+    /// The registry version; none for a bare file.
+    pub version: Option<u32>,
 }
 
 impl ModelArgs {
@@ -82,6 +91,10 @@ impl ModelArgs {
             return Ok(ChosenModel {
                 onnx,
                 label: path.display().to_string(),
+                name: path
+                    .file_stem()
+                    .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned()),
+                version: None,
             });
         }
         let registry = self.registry()?;
@@ -90,6 +103,8 @@ impl ModelArgs {
         Ok(ChosenModel {
             onnx: chosen.onnx.clone(),
             label: format!("{} v{}", m.name, m.version),
+            name: m.name.clone(),
+            version: Some(m.version),
         })
     }
 }

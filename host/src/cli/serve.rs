@@ -1,0 +1,151 @@
+//! `edgescore serve`: the HTTP service (see `host/src/serve/`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use edgescore_core::EngineConfig;
+use edgescore_host::serve::{self, Service, ServiceConfig, ShardConfig};
+
+use super::logging::{self, LogFormat};
+use super::{ModelArgs, RuntimeArgs};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (0.0.0.0 to accept connections from other hosts)
+    #[arg(long, env = "EDGESCORE_ADDR", default_value = "127.0.0.1")]
+    addr: std::net::IpAddr,
+    /// Port to listen on (0: any free port, printed in the "listening" log line)
+    #[arg(long, env = "EDGESCORE_PORT", default_value_t = 8000)]
+    port: u16,
+    /// How far back from the watermark a user's window reaches, in seconds
+    #[arg(long, env = "EDGESCORE_WINDOW_SECONDS", default_value_t = 300.0)]
+    window_seconds: f64,
+    /// Events further ahead of the host clock than this are rejected as `future`, in seconds
+    #[arg(long, env = "EDGESCORE_MAX_CLOCK_SKEW_SECONDS", default_value_t = 300.0)]
+    max_clock_skew_seconds: f64,
+    /// Shards, each one component instance with its own users [default: one per core]
+    #[arg(long, env = "EDGESCORE_SHARDS")]
+    shards: Option<usize>,
+    /// Largest request body, in bytes (413 above)
+    #[arg(long, env = "EDGESCORE_MAX_BODY_BYTES", default_value_t = 8 << 20)]
+    max_body_bytes: usize,
+    /// Most events in one ingest request (413 above)
+    #[arg(long, env = "EDGESCORE_MAX_EVENTS", default_value_t = 10_000)]
+    max_events: usize,
+    /// Requests waiting per shard before new ones get 503 + Retry-After
+    #[arg(long, env = "EDGESCORE_QUEUE_DEPTH", default_value_t = 1024)]
+    queue_depth: usize,
+    /// Most events scored in one component call when queued requests are merged
+    #[arg(long, env = "EDGESCORE_MAX_MERGE_EVENTS", default_value_t = 8192)]
+    max_merge_events: usize,
+    /// How often a busy shard checkpoints its state, in milliseconds
+    #[arg(long, env = "EDGESCORE_CHECKPOINT_INTERVAL_MS", default_value_t = 10_000)]
+    checkpoint_interval_ms: u64,
+    /// How long shutdown waits for requests in flight, in milliseconds
+    #[arg(long, env = "EDGESCORE_SHUTDOWN_TIMEOUT_MS", default_value_t = 30_000)]
+    shutdown_timeout_ms: u64,
+    /// Log format
+    #[arg(long, env = "EDGESCORE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+    /// Log filter: a level (error, warn, info, debug) or tracing directives
+    #[arg(long, env = "EDGESCORE_LOG", default_value = "info")]
+    log: String,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let _log_guard = logging::init(args.log_format, &args.log)?;
+    let engine = EngineConfig {
+        window_seconds: args.window_seconds,
+        max_clock_skew_seconds: args.max_clock_skew_seconds,
+    };
+    engine.validate()?;
+    anyhow::ensure!(args.max_events >= 1, "max-events: must be at least 1");
+    anyhow::ensure!(args.queue_depth >= 1, "queue-depth: must be at least 1");
+    let shards = match args.shards {
+        Some(0) => anyhow::bail!("shards: must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let config = ServiceConfig {
+        engine,
+        shards,
+        shard: ShardConfig {
+            queue_depth: args.queue_depth,
+            max_merge_events: args.max_merge_events.max(1),
+            checkpoint_interval: Duration::from_millis(args.checkpoint_interval_ms),
+        },
+        max_body_bytes: args.max_body_bytes,
+        max_events: args.max_events,
+    };
+    let model = args.model.choose()?;
+    let runtime = args.runtime.runtime()?;
+    let service = Service::start(&runtime, &model.onnx, model.name, model.version, config)?;
+
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    tokio.block_on(async move {
+        let address = SocketAddr::new(args.addr, args.port);
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        let address = listener.local_addr()?;
+        tracing::info!(
+            address = %address,
+            url = format!("http://{address}"),
+            model = model.label,
+            shards,
+            "listening"
+        );
+        let timeout = Duration::from_millis(args.shutdown_timeout_ms);
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let signalled = move || {
+            let mut stopping = stopping.clone();
+            async move {
+                let _ = stopping.wait_for(|&s| s).await;
+            }
+        };
+        let serving = serve::serve(listener, service, signalled());
+        tokio::pin!(serving);
+        tokio::select! {
+            result = &mut serving => result?,
+            () = async { signalled().await; tokio::time::sleep(timeout).await } => {
+                tracing::warn!(timeout_ms = args.shutdown_timeout_ms, "requests still in flight at the shutdown timeout; exiting");
+            }
+        }
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,141 @@
+//! `edgescore serve`: the HTTP API of `shared/spec/http-api.md` on sharded instances of the
+//! scoring component.
+//!
+//! - [`shard`]: one thread and one component instance per shard; users are split by hash; queued
+//!   ingests are merged into one component call; rebuild from checkpoint + log after a failure.
+//! - [`routes`]: the axum router and handlers (request parsing and bodies come from
+//!   `edgescore_core::api`, shared with the Spin app).
+//! - [`stats`]: the service's counters and latency histograms.
+//! - [`watermark`]: the service-wide watermark.
+
+mod routes;
+pub mod shard;
+mod stats;
+mod watermark;
+
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use edgescore_core::{EngineConfig, Rules};
+
+use crate::guest::ScoringEngine;
+use crate::runtime::Runtime;
+pub use shard::ShardConfig;
+use shard::Shard;
+use stats::Counters;
+use watermark::Watermark;
+
+/// Everything the service is configured with (flags and `EDGESCORE_*` variables in the CLI).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub engine: EngineConfig,
+    pub shards: usize,
+    pub shard: ShardConfig,
+    /// Largest request body accepted, in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Most events accepted in one ingest request (413 above).
+    pub max_events: usize,
+}
+
+/// The model being served, as `/stats` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelLabel {
+    pub name: String,
+    pub version: Option<u32>,
+    pub sha256: String,
+    pub input_width: u32,
+}
+
+/// The running service: shards, watermark and counters, shared by every request handler.
+pub struct Service {
+    config: ServiceConfig,
+    rules: Rules,
+    model: ModelLabel,
+    shards: Vec<Shard>,
+    watermark: Arc<Watermark>,
+    counters: Arc<Counters>,
+    started: Instant,
+}
+
+impl Service {
+    /// Starts one engine instance per shard, each with its own copy of the model.
+    pub fn start(
+        runtime: &Runtime,
+        onnx: &[u8],
+        name: String,
+        version: Option<u32>,
+        config: ServiceConfig,
+    ) -> Result<Arc<Service>> {
+        anyhow::ensure!(config.shards >= 1, "shards: must be at least 1");
+        let watermark = Arc::new(Watermark::default());
+        let counters = Arc::new(Counters::default());
+        let mut shards = Vec::with_capacity(config.shards);
+        let mut info = None;
+        for index in 0..config.shards {
+            let mut engine = ScoringEngine::new(runtime, onnx, config.engine)
+                .with_context(|| format!("starting shard {index}"))?;
+            info.get_or_insert(engine.model_info()?);
+            let shard = Shard::spawn(
+                index,
+                engine,
+                watermark.clone(),
+                counters.clone(),
+                config.shard,
+            )
+            .context("starting a shard thread")?;
+            shards.push(shard);
+        }
+        let info = info.expect("at least one shard");
+        Ok(Arc::new(Service {
+            rules: Rules {
+                config: config.engine,
+                width: info.input_width as usize,
+            },
+            model: ModelLabel {
+                name,
+                version,
+                sha256: info.sha256,
+                input_width: info.input_width,
+            },
+            config,
+            shards,
+            watermark,
+            counters,
+            started: Instant::now(),
+        }))
+    }
+
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        routes::router(self.clone())
+    }
+
+    /// The shard owning a user's window (a fixed hash: the same user always lands on the same
+    /// shard, in this process and the next).
+    fn shard_of(&self, user_id: &str) -> usize {
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(user_id);
+        (hash % self.shards.len() as u64) as usize
+    }
+
+    /// Lets every shard finish its queue, then ends the shard threads.
+    pub async fn stop(&self) {
+        for shard in &self.shards {
+            shard.stop().await;
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, finishes the requests in flight and
+/// drains the shards.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: Arc<Service>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, service.router())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    service.stop().await;
+    Ok(())
+}

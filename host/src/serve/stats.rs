@@ -1,0 +1,125 @@
+//! The service's own counters: what `/stats` reports beside the shards' gauges.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use edgescore_core::RejectionReason;
+use hdrhistogram::Histogram;
+
+#[derive(Debug)]
+pub struct Counters {
+    pub ingest_requests: AtomicU64,
+    pub events_processed: AtomicU64,
+    pub median_requests: AtomicU64,
+    /// Ingest requests turned away with 503 (a full shard queue).
+    pub overloaded: AtomicU64,
+    /// Requests answered 500 because the component failed.
+    pub failed: AtomicU64,
+    rejected: [AtomicU64; RejectionReason::ALL.len()],
+    ingest_latency: Latency,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            ingest_requests: AtomicU64::new(0),
+            events_processed: AtomicU64::new(0),
+            median_requests: AtomicU64::new(0),
+            overloaded: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            rejected: Default::default(),
+            ingest_latency: Latency::default(),
+        }
+    }
+}
+
+impl Counters {
+    pub fn count(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn reject(&self, reason: RejectionReason) {
+        Self::count(&self.rejected[reason as usize], 1);
+    }
+
+    /// Rejections by reason, every reason listed.
+    pub fn rejected(&self) -> impl Iterator<Item = (RejectionReason, u64)> + '_ {
+        RejectionReason::ALL
+            .iter()
+            .map(|&r| (r, Self::get(&self.rejected[r as usize])))
+    }
+
+    pub fn record_ingest_latency(&self, elapsed: Duration) {
+        self.ingest_latency.record(elapsed);
+    }
+
+    pub fn ingest_latency(&self) -> LatencySummary {
+        self.ingest_latency.summary()
+    }
+}
+
+/// Latencies of one route: a histogram (1 µs to 60 s, 3 significant digits) and the exact sum.
+#[derive(Debug)]
+struct Latency {
+    histogram: Mutex<Histogram<u64>>,
+    sum_micros: AtomicU64,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            histogram: Mutex::new(
+                Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
+            ),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Seconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub avg: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Latency {
+    fn record(&self, elapsed: Duration) {
+        let micros = (elapsed.as_micros() as u64).max(1);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        if let Ok(mut h) = self.histogram.lock() {
+            h.saturating_record(micros);
+        }
+    }
+
+    fn summary(&self) -> LatencySummary {
+        let h = match self.histogram.lock() {
+            Ok(h) => h.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let count = h.len();
+        let seconds = |micros: u64| micros as f64 / 1e6;
+        let sum = self.sum_micros.load(Ordering::Relaxed);
+        LatencySummary {
+            count,
+            avg: if count == 0 {
+                0.0
+            } else {
+                seconds(sum) / count as f64
+            },
+            p50: seconds(h.value_at_quantile(0.50)),
+            p95: seconds(h.value_at_quantile(0.95)),
+            p99: seconds(h.value_at_quantile(0.99)),
+            max: seconds(h.max()),
+        }
+    }
+}
