@@ -2,6 +2,7 @@
 
 mod bench;
 mod inspect;
+mod loadgen;
 mod logging;
 mod replay;
 mod score;
@@ -35,6 +36,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Print the component's exported WIT, the model registry and the selected model's info.
     Inspect(inspect::InspectArgs),
+    /// Post random event batches to a running service and report throughput and latency.
+    Loadgen(loadgen::LoadgenArgs),
     /// Scoring throughput in the component vs the same core natively, as a table.
     Bench(bench::BenchArgs),
 }
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Replay(args) => replay::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Loadgen(args) => loadgen::run(args),
     }
 }
 
