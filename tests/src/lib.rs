@@ -1,4 +1,8 @@
-//! Shared helpers of the end-to-end tests in `tests/tests/`.
+//! Shared helpers of the end-to-end tests in `tests/tests/`, and the HTTP contract suite that
+//! every host serving `shared/spec/http-api.md` must pass ([`contract`]).
+
+pub mod contract;
+pub mod http;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -206,12 +206,32 @@ async fn ingest_body(service: &Service, body: &[u8]) -> Response {
         });
         waiting.push((shard, answer, part.positions));
     }
+    // Collected in a task of its own, so that the watermark is raised once every part is recorded
+    // even if the client goes away meanwhile.
+    let watermark = service.watermark.clone();
+    let collected = tokio::spawn(async move {
+        let mut answers = Vec::with_capacity(waiting.len());
+        for (shard, answer, positions) in waiting {
+            answers.push((shard, answer.await, positions));
+        }
+        let max = answers
+            .iter()
+            .filter_map(|(_, a, _)| a.as_ref().ok()?.as_ref().ok()?.max_timestamp)
+            .reduce(f64::max);
+        if let Some(max) = max {
+            watermark.raise(max);
+        }
+        answers
+    });
+    let Ok(answers) = collected.await else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "ingest: the request's task failed");
+    };
 
     let mut processed = 0;
     let mut failures: Vec<String> = Vec::new();
     let mut not_recorded = Vec::new();
-    for (shard, answer, positions) in waiting {
-        match answer.await {
+    for (shard, answer, positions) in answers {
+        match answer {
             Ok(Ok(report)) => {
                 processed += report.accepted;
                 rejections.extend(report.rejections.into_iter().map(|mut r| {

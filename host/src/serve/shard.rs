@@ -35,6 +35,10 @@ pub struct ShardConfig {
 pub struct ShardReport {
     pub accepted: u32,
     pub rejections: Vec<Rejection>,
+    /// The largest accepted timestamp, for the request to raise the service watermark with once
+    /// all of it is recorded (not before: another shard must not judge this request's earlier
+    /// events against its later ones).
+    pub max_timestamp: Option<f64>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -279,20 +283,24 @@ impl Worker {
             .zip(rejected)
             .filter_map(|(e, rejected)| (!rejected).then_some(e))
             .collect();
-        if let Some(max) = accepted.iter().map(|e| e.timestamp).reduce(f64::max) {
-            self.watermark.raise(max);
-        }
         Counters::count(&self.counters.events_processed, accepted.len() as u64);
         self.log_events += accepted.len();
         self.log.push(LogEntry::Ingest {
             events: accepted,
             now,
         });
+        let log = match self.log.last() {
+            Some(LogEntry::Ingest { events, .. }) => &events[..],
+            _ => &[],
+        };
+        let mut accepted = log.iter();
         for ((_, len, reply), rejections) in parts.into_iter().zip(by_part) {
-            let accepted = (len - rejections.len()) as u32;
+            let n = len - rejections.len();
+            let max_timestamp = accepted.by_ref().take(n).map(|e| e.timestamp).reduce(f64::max);
             let _ = reply.send(Ok(ShardReport {
-                accepted,
+                accepted: n as u32,
                 rejections,
+                max_timestamp,
             }));
         }
     }

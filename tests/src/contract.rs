@@ -1,0 +1,354 @@
+//! The HTTP contract of `shared/spec/http-api.md` as a test suite over a base URL: every host that
+//! serves the API (the native service, the Spin app under the wasmtime harness) runs these same
+//! functions against a fresh instance of itself serving the seed model v2.
+
+use std::collections::HashMap;
+
+use edgescore_core::Model;
+use serde_json::{Value, json};
+
+use crate::http::Client;
+
+/// Seconds since the Unix epoch, now.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn event(user: &str, timestamp: f64, features: [f32; 3]) -> Value {
+    json!({"user_id": user, "timestamp": timestamp, "features": features})
+}
+
+fn model() -> Model {
+    Model::load(&crate::seed_onnx(2)).unwrap()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-5 * a.abs().max(1.0)
+}
+
+/// The seed's own test: one event, its median is not null, stats count it.
+pub async fn seed_contract(c: &Client) {
+    let batch = json!({"events": [{"user_id": "user-1", "timestamp": 1700000000, "features": [0.1, 0.2, 0.3]}]});
+    let r = c.post_json("/ingest", &batch).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.content_type.as_deref(), Some("application/json"));
+    assert_eq!(r.body, json!({"processed": 1, "rejected": []}));
+
+    let m = c.get("/users/user-1/median").await;
+    assert_eq!(m.status, 200);
+    let keys: Vec<&String> = m.body.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 4, "{}", m.body);
+    let expected = model().score(&[0.1, 0.2, 0.3]).unwrap()[0] as f64;
+    assert!(close(m.body["median"].as_f64().unwrap(), expected), "{}", m.body);
+    assert_eq!(m.body["user_id"], "user-1");
+    assert_eq!(m.body["count"], 1);
+    assert_eq!(m.body["window_seconds"], 300.0);
+
+    let s = c.get("/stats").await;
+    assert_eq!(s.status, 200);
+    assert!(s.body["events_processed"].as_u64().unwrap() >= 1);
+    assert_eq!(s.body["ingest_requests"], 1);
+    assert_eq!(s.body["median_requests"], 1);
+    assert!(s.body["avg_ingest_latency_seconds"].as_f64().unwrap() > 0.0);
+
+    let unknown = c.get("/users/nobody/median").await;
+    assert_eq!(
+        unknown.body,
+        json!({"user_id": "nobody", "median": null, "count": 0, "window_seconds": 300.0})
+    );
+}
+
+/// Health and readiness of a service that has its model.
+pub async fn health_and_ready(c: &Client) {
+    for path in ["/health", "/ready"] {
+        let r = c.get(path).await;
+        assert_eq!((r.status, &r.body), (200, &json!({"status": "ok"})), "{path}");
+    }
+}
+
+/// Bodies refused as a whole: nothing of them is accepted, and the error names the problem.
+pub async fn refuses_bad_bodies(c: &Client) {
+    let t = now();
+    let good = event("kept-out", t, [0.1, 0.2, 0.3]);
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("not json".into(), 400, "body: not valid JSON"),
+        ("".into(), 400, "body: not valid JSON"),
+        (
+            format!(r#"{{"events":[{good}, {{"user_id":"x","timestamp":NaN,"features":[1,2,3]}}]}}"#),
+            400,
+            "body: not valid JSON",
+        ),
+        (
+            format!(r#"{{"events":[{good}, {{"user_id":"x","timestamp":1,"features":[Infinity,2,3]}}]}}"#),
+            400,
+            "body: not valid JSON",
+        ),
+        ("{}".into(), 422, "events: missing"),
+        (r#"{"events": {"a": 1}}"#.into(), 422, "events: must be an array"),
+        (format!("[{good}]"), 422, "body: must be a JSON object"),
+    ];
+    for (body, status, prefix) in cases {
+        let r = c.post("/ingest", body.clone()).await;
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert!(r.error().starts_with(prefix), "{body}: {}", r.error());
+    }
+
+    let too_many: Vec<Value> = (0..10_001).map(|i| event(&format!("many-{i}"), t, [0.0; 3])).collect();
+    let r = c.post_json("/ingest", &json!({"events": too_many})).await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(r.error().starts_with("events: more than 10000"), "{}", r.error());
+
+    let huge = format!(r#"{{"events":[{good}],"padding":"{}"}}"#, "x".repeat(8 << 20));
+    let r = c.post("/ingest", huge).await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(r.error().starts_with("body: larger than the limit"), "{}", r.error());
+
+    for user in ["kept-out", "many-0"] {
+        let m = c.get(&format!("/users/{user}/median")).await;
+        assert_eq!(m.body["count"], 0, "{user}: nothing of a refused body is accepted");
+    }
+    let s = c.get("/stats").await;
+    assert_eq!(s.body["events_processed"], 0);
+}
+
+/// Each bad event is rejected alone, with its reason and a sentence naming the field; `/stats`
+/// counts rejections by reason.
+pub async fn rejects_bad_events_alone(c: &Client) {
+    let t = now();
+    let long_id = "u".repeat(257);
+    let batch = json!({"events": [
+        event("ok-1", t - 10.0, [0.1, 0.2, 0.3]),
+        event("", t, [0.1, 0.2, 0.3]),
+        event(&long_id, t, [0.1, 0.2, 0.3]),
+        {"user_id": "a", "timestamp": "yesterday", "features": [0.1, 0.2, 0.3]},
+        {"user_id": "a", "timestamp": t, "features": [0.1, 0.2]},
+        {"user_id": "a", "timestamp": t, "features": [0.1, 1e39, 0.3]},
+        event("a", t + 3600.0, [0.1, 0.2, 0.3]),
+        event("a", t - 400.0, [0.1, 0.2, 0.3]),
+        "not an event",
+        {"timestamp": t, "features": [0.1, 0.2, 0.3]},
+        event("ok-2", t, [0.4, 0.5, 0.6]),
+    ]});
+    let r = c.post_json("/ingest", &batch).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["processed"], 2);
+    let rejected: Vec<(u64, &str, &str)> = r.body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["index"].as_u64().unwrap(),
+                x["error"].as_str().unwrap(),
+                x["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        (1, "invalid_user_id", "user_id:"),
+        (2, "invalid_user_id", "user_id:"),
+        (3, "invalid_timestamp", "timestamp:"),
+        (4, "wrong_width", "features:"),
+        (5, "non_finite_feature", "features[1]"),
+        (6, "future", "timestamp:"),
+        (7, "late", "timestamp:"),
+        (8, "malformed_event", "event:"),
+        (9, "invalid_user_id", "user_id: missing"),
+    ];
+    assert_eq!(rejected.len(), expected.len(), "{}", r.body);
+    for ((index, error, message), (ei, ee, em)) in rejected.iter().zip(expected) {
+        assert_eq!((*index, *error), (ei, ee), "{}", r.body);
+        assert!(message.starts_with(em), "{message}");
+    }
+    for user in ["ok-1", "ok-2"] {
+        assert_eq!(c.get(&format!("/users/{user}/median")).await.body["count"], 1);
+    }
+    let s = c.get("/stats").await;
+    let by_reason = &s.body["rejections"];
+    for (reason, n) in [
+        ("invalid_user_id", 3),
+        ("invalid_timestamp", 1),
+        ("wrong_width", 1),
+        ("non_finite_feature", 1),
+        ("future", 1),
+        ("late", 1),
+        ("malformed_event", 1),
+    ] {
+        assert_eq!(by_reason[reason], n, "{reason}: {}", s.body);
+    }
+    assert_eq!(s.body["events_rejected"], 9);
+    assert_eq!(s.body["events_processed"], 2);
+
+    let r = c.get(&format!("/users/{long_id}/median")).await;
+    assert_eq!(r.status, 400);
+    assert!(r.error().starts_with("user_id: must be 1 to 256 bytes"));
+    let r = c.get("/no/such/route").await;
+    assert_eq!(r.status, 404);
+    assert!(r.error().contains("/no/such/route"));
+    let r = c.post("/stats", "{}").await;
+    assert_eq!(r.status, 405);
+    assert!(r.error().starts_with("method:"));
+}
+
+/// The spec's window rules, computed naively.
+struct Reference {
+    window: f64,
+    watermark: Option<f64>,
+    scores: HashMap<String, Vec<(f64, f32)>>,
+}
+
+impl Reference {
+    /// Accepts or rejects (as `late`) each event in order; returns the rejected positions.
+    fn ingest(&mut self, batch: &[(String, f64, [f32; 3])], model: &Model) -> Vec<u64> {
+        let mut rejected = Vec::new();
+        for (i, (user, t, features)) in batch.iter().enumerate() {
+            if self.watermark.is_some_and(|w| *t <= w - self.window) {
+                rejected.push(i as u64);
+                continue;
+            }
+            self.watermark = Some(self.watermark.map_or(*t, |w| w.max(*t)));
+            let score = model.score(features).unwrap()[0];
+            self.scores.entry(user.clone()).or_default().push((*t, score));
+        }
+        rejected
+    }
+
+    fn median(&self, user: &str) -> (Option<f64>, u64) {
+        let cutoff = self.watermark.unwrap_or(f64::MIN) - self.window;
+        let mut s: Vec<f64> = self
+            .scores
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter(|(t, _)| *t > cutoff)
+            .map(|(_, s)| *s as f64)
+            .collect();
+        s.sort_by(f64::total_cmp);
+        let n = s.len();
+        let median = match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(s[n / 2]),
+            _ => Some((s[n / 2 - 1] + s[n / 2]) / 2.0),
+        };
+        (median, n as u64)
+    }
+}
+
+/// Sequential batches with out-of-order, late and expiring events over many users (so over every
+/// shard): each answer, and every user's median and count, against the reference.
+pub async fn windows_follow_the_reference(c: &Client) {
+    let model = model();
+    let mut reference = Reference {
+        window: 300.0,
+        watermark: None,
+        scores: HashMap::new(),
+    };
+    let start = now() - 3000.0;
+    let mut rng = fastrand_like(11);
+    let users: Vec<String> = (0..40).map(|i| format!("ref-{i}")).collect();
+    for b in 0..30 {
+        // The clock moves ~60 s per batch; events scatter 0-400 s behind it, so some are late
+        // and old ones expire from every user's window.
+        let head = start + 60.0 * b as f64;
+        let batch: Vec<(String, f64, [f32; 3])> = (0..25)
+            .map(|_| {
+                let user = users[(rng() * users.len() as f64) as usize].clone();
+                let t = (head - 400.0 * rng() * rng()).floor() + 0.5 * (rng() < 0.5) as u8 as f64;
+                (user, t, [rng() as f32, rng() as f32, rng() as f32])
+            })
+            .collect();
+        let expected_rejected = reference.ingest(&batch, &model);
+        let body = json!({"events": batch.iter().map(|(u, t, f)| event(u, *t, *f)).collect::<Vec<_>>()});
+        let r = c.post_json("/ingest", &body).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let rejected: Vec<u64> = r.body["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                assert_eq!(x["error"], "late");
+                x["index"].as_u64().unwrap()
+            })
+            .collect();
+        assert_eq!(rejected, expected_rejected, "batch {b}: {} {body} {:?}", r.body, reference.watermark);
+        assert_eq!(
+            r.body["processed"].as_u64().unwrap(),
+            batch.len() as u64 - rejected.len() as u64
+        );
+    }
+    let mut late = 0;
+    for user in &users {
+        let m = c.get(&format!("/users/{user}/median")).await;
+        let (median, count) = reference.median(user);
+        assert_eq!(m.body["count"].as_u64().unwrap(), count, "{user}");
+        match median {
+            Some(expected) => assert!(close(m.body["median"].as_f64().unwrap(), expected), "{user}: {} vs {expected}", m.body),
+            None => assert!(m.body["median"].is_null(), "{user}"),
+        }
+        late += count;
+    }
+    let s = c.get("/stats").await;
+    assert_eq!(s.body["watermark"].as_f64(), reference.watermark);
+    assert_eq!(s.body["events_in_windows"].as_u64().unwrap(), late);
+    assert!(s.body["rejections"]["late"].as_u64().unwrap() > 0, "the test makes late events");
+}
+
+/// Many clients at once: every answer's `processed` adds up to `/stats`, and each user's count to
+/// what was sent to it.
+pub async fn concurrent_clients_lose_nothing(c: &Client) {
+    let clients = 16;
+    let requests = 40;
+    let t = now();
+    let mut tasks = Vec::new();
+    for k in 0..clients {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut processed = 0;
+            let mut sent: HashMap<String, u64> = HashMap::new();
+            for r in 0..requests {
+                let batch: Vec<Value> = (0..10)
+                    .map(|i| {
+                        let user = format!("c-{}", (k * 7 + r * 3 + i) % 50);
+                        *sent.entry(user.clone()).or_default() += 1;
+                        event(&user, t - (r % 5) as f64, [0.1 * i as f32, 0.2, 0.3])
+                    })
+                    .collect();
+                let a = c.post_json("/ingest", &json!({"events": batch})).await;
+                assert_eq!(a.status, 200, "{}", a.body);
+                processed += a.body["processed"].as_u64().unwrap();
+            }
+            (processed, sent)
+        }));
+    }
+    let mut processed = 0;
+    let mut sent: HashMap<String, u64> = HashMap::new();
+    for task in tasks {
+        let (p, s) = task.await.unwrap();
+        processed += p;
+        for (user, n) in s {
+            *sent.entry(user).or_default() += n;
+        }
+    }
+    assert_eq!(processed, (clients * requests * 10) as u64);
+    let s = c.get("/stats").await;
+    assert_eq!(s.body["events_processed"].as_u64().unwrap(), processed);
+    assert_eq!(s.body["ingest_requests"].as_u64().unwrap(), (clients * requests) as u64);
+    for (user, n) in sent {
+        let m = c.get(&format!("/users/{user}/median")).await;
+        assert_eq!(m.body["count"].as_u64().unwrap(), n, "{user}");
+    }
+}
+
+/// A small deterministic generator in [0, 1), so that the suite needs no extra crate.
+fn fastrand_like(seed: u64) -> impl FnMut() -> f64 {
+    let mut x = seed | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

@@ -1,0 +1,152 @@
+//! A small HTTP client for the contract tests, and the native service started in-process on an
+//! ephemeral port (the real router, shards and component; only the process is shared).
+
+use std::sync::Arc;
+
+use edgescore_core::EngineConfig;
+use edgescore_host::Runtime;
+use edgescore_host::serve::{self, Service, ServiceConfig, ShardConfig};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// A status, the headers that matter here, and the body as JSON (`Value::Null` when not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The error sentence of an error body (panics when the body has none).
+    pub fn error(&self) -> &str {
+        self.body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error sentence in {} {}", self.status, self.body))
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        answer(response).await
+    }
+
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        answer(response).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Answer {
+        self.post(path, body.to_string()).await
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (retry_after, content_type) = (header("retry-after"), header("content-type"));
+    let bytes = response.bytes().await.expect("a complete body");
+    Answer {
+        status,
+        retry_after,
+        content_type,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+/// The defaults of `edgescore serve`, with two shards so that users are always split.
+pub fn service_config() -> ServiceConfig {
+    ServiceConfig {
+        engine: EngineConfig::default(),
+        shards: 2,
+        shard: ShardConfig {
+            queue_depth: 1024,
+            max_merge_events: 8192,
+            checkpoint_interval: std::time::Duration::from_secs(10),
+        },
+        max_body_bytes: 8 << 20,
+        max_events: 10_000,
+    }
+}
+
+/// The native service on 127.0.0.1 and a free port, until [`NativeServer::stop`] or drop.
+pub struct NativeServer {
+    pub client: Client,
+    pub service: Arc<Service>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl NativeServer {
+    /// Starts the service on the seed model v2 (the default), on the current tokio runtime.
+    pub async fn start(runtime: &Runtime, config: ServiceConfig) -> NativeServer {
+        let onnx = crate::seed_onnx(2);
+        let service = Service::start(runtime, &onnx, "seed-mlp".into(), Some(2), config)
+            .expect("the service starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve::serve(listener, service.clone(), async move {
+            let _ = stopped.await;
+        }));
+        NativeServer {
+            client: Client::new(&base),
+            service,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Graceful shutdown: stops accepting, finishes requests in flight, drains the shards.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ended cleanly");
+        }
+    }
+}
+
+impl Drop for NativeServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
