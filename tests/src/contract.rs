@@ -42,7 +42,11 @@ pub async fn seed_contract(c: &Client) {
     let keys: Vec<&String> = m.body.as_object().unwrap().keys().collect();
     assert_eq!(keys.len(), 4, "{}", m.body);
     let expected = model().score(&[0.1, 0.2, 0.3]).unwrap()[0] as f64;
-    assert!(close(m.body["median"].as_f64().unwrap(), expected), "{}", m.body);
+    assert!(
+        close(m.body["median"].as_f64().unwrap(), expected),
+        "{}",
+        m.body
+    );
     assert_eq!(m.body["user_id"], "user-1");
     assert_eq!(m.body["count"], 1);
     assert_eq!(m.body["window_seconds"], 300.0);
@@ -65,7 +69,11 @@ pub async fn seed_contract(c: &Client) {
 pub async fn health_and_ready(c: &Client) {
     for path in ["/health", "/ready"] {
         let r = c.get(path).await;
-        assert_eq!((r.status, &r.body), (200, &json!({"status": "ok"})), "{path}");
+        assert_eq!(
+            (r.status, &r.body),
+            (200, &json!({"status": "ok"})),
+            "{path}"
+        );
     }
 }
 
@@ -77,17 +85,25 @@ pub async fn refuses_bad_bodies(c: &Client) {
         ("not json".into(), 400, "body: not valid JSON"),
         ("".into(), 400, "body: not valid JSON"),
         (
-            format!(r#"{{"events":[{good}, {{"user_id":"x","timestamp":NaN,"features":[1,2,3]}}]}}"#),
+            format!(
+                r#"{{"events":[{good}, {{"user_id":"x","timestamp":NaN,"features":[1,2,3]}}]}}"#
+            ),
             400,
             "body: not valid JSON",
         ),
         (
-            format!(r#"{{"events":[{good}, {{"user_id":"x","timestamp":1,"features":[Infinity,2,3]}}]}}"#),
+            format!(
+                r#"{{"events":[{good}, {{"user_id":"x","timestamp":1,"features":[Infinity,2,3]}}]}}"#
+            ),
             400,
             "body: not valid JSON",
         ),
         ("{}".into(), 422, "events: missing"),
-        (r#"{"events": {"a": 1}}"#.into(), 422, "events: must be an array"),
+        (
+            r#"{"events": {"a": 1}}"#.into(),
+            422,
+            "events: must be an array",
+        ),
         (format!("[{good}]"), 422, "body: must be a JSON object"),
     ];
     for (body, status, prefix) in cases {
@@ -96,19 +112,35 @@ pub async fn refuses_bad_bodies(c: &Client) {
         assert!(r.error().starts_with(prefix), "{body}: {}", r.error());
     }
 
-    let too_many: Vec<Value> = (0..10_001).map(|i| event(&format!("many-{i}"), t, [0.0; 3])).collect();
+    let too_many: Vec<Value> = (0..10_001)
+        .map(|i| event(&format!("many-{i}"), t, [0.0; 3]))
+        .collect();
     let r = c.post_json("/ingest", &json!({"events": too_many})).await;
     assert_eq!(r.status, 413, "{}", r.body);
-    assert!(r.error().starts_with("events: more than 10000"), "{}", r.error());
+    assert!(
+        r.error().starts_with("events: more than 10000"),
+        "{}",
+        r.error()
+    );
 
-    let huge = format!(r#"{{"events":[{good}],"padding":"{}"}}"#, "x".repeat(8 << 20));
+    let huge = format!(
+        r#"{{"events":[{good}],"padding":"{}"}}"#,
+        "x".repeat(8 << 20)
+    );
     let r = c.post("/ingest", huge).await;
     assert_eq!(r.status, 413, "{}", r.body);
-    assert!(r.error().starts_with("body: larger than the limit"), "{}", r.error());
+    assert!(
+        r.error().starts_with("body: larger than the limit"),
+        "{}",
+        r.error()
+    );
 
     for user in ["kept-out", "many-0"] {
         let m = c.get(&format!("/users/{user}/median")).await;
-        assert_eq!(m.body["count"], 0, "{user}: nothing of a refused body is accepted");
+        assert_eq!(
+            m.body["count"], 0,
+            "{user}: nothing of a refused body is accepted"
+        );
     }
     let s = c.get("/stats").await;
     assert_eq!(s.body["events_processed"], 0);
@@ -164,7 +196,10 @@ pub async fn rejects_bad_events_alone(c: &Client) {
         assert!(message.starts_with(em), "{message}");
     }
     for user in ["ok-1", "ok-2"] {
-        assert_eq!(c.get(&format!("/users/{user}/median")).await.body["count"], 1);
+        assert_eq!(
+            c.get(&format!("/users/{user}/median")).await.body["count"],
+            1
+        );
     }
     let s = c.get("/stats").await;
     let by_reason = &s.body["rejections"];
@@ -211,7 +246,10 @@ impl Reference {
             }
             self.watermark = Some(self.watermark.map_or(*t, |w| w.max(*t)));
             let score = model.score(features).unwrap()[0];
-            self.scores.entry(user.clone()).or_default().push((*t, score));
+            self.scores
+                .entry(user.clone())
+                .or_default()
+                .push((*t, score));
         }
         rejected
     }
@@ -261,7 +299,8 @@ pub async fn windows_follow_the_reference(c: &Client) {
             })
             .collect();
         let expected_rejected = reference.ingest(&batch, &model);
-        let body = json!({"events": batch.iter().map(|(u, t, f)| event(u, *t, *f)).collect::<Vec<_>>()});
+        let body =
+            json!({"events": batch.iter().map(|(u, t, f)| event(u, *t, *f)).collect::<Vec<_>>()});
         let r = c.post_json("/ingest", &body).await;
         assert_eq!(r.status, 200, "{}", r.body);
         let rejected: Vec<u64> = r.body["rejected"]
@@ -273,7 +312,11 @@ pub async fn windows_follow_the_reference(c: &Client) {
                 x["index"].as_u64().unwrap()
             })
             .collect();
-        assert_eq!(rejected, expected_rejected, "batch {b}: {} {body} {:?}", r.body, reference.watermark);
+        assert_eq!(
+            rejected, expected_rejected,
+            "batch {b}: {} {body} {:?}",
+            r.body, reference.watermark
+        );
         assert_eq!(
             r.body["processed"].as_u64().unwrap(),
             batch.len() as u64 - rejected.len() as u64
@@ -285,7 +328,11 @@ pub async fn windows_follow_the_reference(c: &Client) {
         let (median, count) = reference.median(user);
         assert_eq!(m.body["count"].as_u64().unwrap(), count, "{user}");
         match median {
-            Some(expected) => assert!(close(m.body["median"].as_f64().unwrap(), expected), "{user}: {} vs {expected}", m.body),
+            Some(expected) => assert!(
+                close(m.body["median"].as_f64().unwrap(), expected),
+                "{user}: {} vs {expected}",
+                m.body
+            ),
             None => assert!(m.body["median"].is_null(), "{user}"),
         }
         late += count;
@@ -293,7 +340,10 @@ pub async fn windows_follow_the_reference(c: &Client) {
     let s = c.get("/stats").await;
     assert_eq!(s.body["watermark"].as_f64(), reference.watermark);
     assert_eq!(s.body["events_in_windows"].as_u64().unwrap(), late);
-    assert!(s.body["rejections"]["late"].as_u64().unwrap() > 0, "the test makes late events");
+    assert!(
+        s.body["rejections"]["late"].as_u64().unwrap() > 0,
+        "the test makes late events"
+    );
 }
 
 /// Many clients at once: every answer's `processed` adds up to `/stats`, and each user's count to
@@ -335,7 +385,10 @@ pub async fn concurrent_clients_lose_nothing(c: &Client) {
     assert_eq!(processed, (clients * requests * 10) as u64);
     let s = c.get("/stats").await;
     assert_eq!(s.body["events_processed"].as_u64().unwrap(), processed);
-    assert_eq!(s.body["ingest_requests"].as_u64().unwrap(), (clients * requests) as u64);
+    assert_eq!(
+        s.body["ingest_requests"].as_u64().unwrap(),
+        (clients * requests) as u64
+    );
     for (user, n) in sent {
         let m = c.get(&format!("/users/{user}/median")).await;
         assert_eq!(m.body["count"].as_u64().unwrap(), n, "{user}");

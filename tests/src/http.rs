@@ -138,7 +138,9 @@ impl NativeServer {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server ended cleanly");
+            task.await
+                .expect("server task")
+                .expect("server ended cleanly");
         }
     }
 }

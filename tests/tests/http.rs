@@ -40,3 +40,163 @@ async fn windows_follow_the_reference() {
 async fn concurrent_clients_lose_nothing() {
     contract::concurrent_clients_lose_nothing(&native().await.client).await;
 }
+
+mod native_only {
+    use std::time::{Duration, Instant};
+
+    use edgescore_host::GuestLimits;
+    use edgescore_tests::http::{Client, NativeServer, service_config};
+    use edgescore_tests::{contract::now, runtime, runtime_with};
+    use serde_json::{Value, json};
+
+    fn batch(users: impl Iterator<Item = String>, t: f64) -> Value {
+        let events: Vec<Value> = users
+            .enumerate()
+            .map(|(i, u)| json!({"user_id": u, "timestamp": t, "features": [0.001 * (i % 1000) as f32, 0.2, 0.3]}))
+            .collect();
+        json!({"events": events})
+    }
+
+    async fn count(c: &Client, user: &str) -> u64 {
+        c.get(&format!("/users/{user}/median")).await.body["count"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// A full queue on one shard refuses the whole request with 503 + Retry-After: the part bound
+    /// for the other shard is not recorded either. Once there is room, the same request passes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overload_refuses_whole_requests() {
+        let mut config = service_config();
+        config.shard.queue_depth = 1;
+        let server = NativeServer::start(runtime(), config).await;
+        let c = &server.client;
+        let service = &server.service;
+        let users: Vec<String> = (0..40).map(|i| format!("o-{i}")).collect();
+        let on = |shard| {
+            users
+                .iter()
+                .filter(|u| service.shard_of(u) == shard)
+                .count()
+        };
+        assert!(on(0) > 0 && on(1) > 0, "the batch spans both shards");
+        let body = batch(users.iter().cloned(), now());
+
+        // Shard 1's only queue slot, taken: exactly what a busy shard looks like to a request.
+        let slot = service.shards()[1].queue.try_reserve().unwrap();
+        let r = c.post_json("/ingest", &body).await;
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert_eq!(r.retry_after.as_deref(), Some("1"));
+        assert!(
+            r.error().starts_with("overloaded: shard 1"),
+            "{}",
+            r.error()
+        );
+        drop(slot);
+        for u in &users {
+            assert_eq!(
+                count(c, u).await,
+                0,
+                "{u}: nothing of a 503 request is recorded"
+            );
+        }
+
+        let r = c.post_json("/ingest", &body).await;
+        assert_eq!((r.status, &r.body["processed"]), (200, &json!(40)));
+        let s = c.get("/stats").await.body;
+        assert_eq!(s["overloaded_requests"], 1);
+        assert_eq!(s["events_processed"], 40);
+        assert_eq!(s["ingest_requests"], 2);
+        for u in &users {
+            assert_eq!(count(c, u).await, 1, "{u}");
+        }
+    }
+
+    /// A call that runs past its deadline fails its request with 500 and a JSON error; the shard is
+    /// rebuilt from its checkpoint plus the events recorded after it, so nothing accepted is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_trapped_shard_is_rebuilt_without_losing_events() {
+        // 50 ms is ~20x what a small call or a rebuild takes; 200,000 rows take ~0.5 s.
+        let runtime = runtime_with(GuestLimits {
+            call_timeout: Duration::from_millis(50),
+            memory_bytes: 2 << 30,
+        });
+        let mut config = service_config();
+        config.shards = 1;
+        config.max_events = 300_000;
+        config.max_body_bytes = 64 << 20;
+        config.shard.checkpoint_interval = Duration::ZERO;
+        let server = NativeServer::start(&runtime, config).await;
+        let c = &server.client;
+        let t = now();
+
+        // Checkpointed (a checkpoint is due after this drain), then one more batch only in the log.
+        let first = batch((0..100).map(|i| format!("a-{}", i % 10)), t - 5.0);
+        assert_eq!(c.post_json("/ingest", &first).await.status, 200);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(c.get("/stats").await.body["checkpoints"], 1);
+        let second = batch((0..3).map(|_| "b".to_string()), t);
+        assert_eq!(c.post_json("/ingest", &second).await.status, 200);
+        let mut before = Vec::new();
+        for u in ["a-0", "a-9", "b"] {
+            before.push(c.get(&format!("/users/{u}/median")).await.body);
+        }
+
+        let huge = batch((0..200_000).map(|i| format!("big-{}", i % 1000)), t);
+        let r = c.post_json("/ingest", &huge).await;
+        assert_eq!(r.status, 500, "{}", r.body);
+        assert!(r.error().contains("scoring component"), "{}", r.error());
+        assert_eq!(r.body["processed"], 0);
+        assert_eq!(r.body["not_recorded"].as_array().unwrap().len(), 200_000);
+
+        for (u, was) in ["a-0", "a-9", "b"].into_iter().zip(before) {
+            let now = c.get(&format!("/users/{u}/median")).await.body;
+            assert_eq!(now, was, "{u} survives the rebuild");
+        }
+        assert_eq!(count(c, "big-0").await, 0);
+        let s = c.get("/stats").await.body;
+        assert_eq!(s["shard_restarts"], 1);
+        assert_eq!(s["failed_requests"], 1);
+        assert_eq!(s["events_processed"], 103);
+        assert_eq!(c.get("/ready").await.status, 200);
+        let again = batch((0..5).map(|_| "b".to_string()), t);
+        assert_eq!(c.post_json("/ingest", &again).await.body["processed"], 5);
+        assert_eq!(count(c, "b").await, 8);
+    }
+
+    /// Shutdown lets the requests already in the service finish (and be recorded) before it ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn graceful_shutdown_finishes_requests_in_flight() {
+        let mut config = service_config();
+        config.shards = 1;
+        config.max_events = 50_000;
+        let server = NativeServer::start(runtime(), config).await;
+        let c = server.client.clone();
+        let t = now();
+        let mut requests = Vec::new();
+        for k in 0..2 {
+            let c = c.clone();
+            let body = batch((0..40_000).map(move |i| format!("g{k}-{}", i % 100)), t);
+            requests.push(tokio::spawn(
+                async move { c.post_json("/ingest", &body).await },
+            ));
+        }
+        // Wait until both requests are inside the service.
+        let started = Instant::now();
+        while server.service.requests_in_flight() < 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the requests never queued"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let service = server.service.clone();
+        server.stop().await;
+        for r in requests {
+            let r = r.await.unwrap();
+            assert_eq!((r.status, &r.body["processed"]), (200, &json!(40_000)));
+        }
+        assert_eq!(service.requests_in_flight(), 0);
+        assert_eq!(service.shards()[0].queued(), 0);
+    }
+}

@@ -313,11 +313,10 @@ async fn run_client(
         result.sent += events.len() as u64;
         sent.fetch_add(events.len() as u64, Ordering::Relaxed);
         let outcome = match answer {
-            Ok(response) if response.status().is_success() => {
-                response.json::<IngestAnswer>().await.map_err(|e| {
-                    format!("bad answer: {}", e.without_url())
-                })
-            }
+            Ok(response) if response.status().is_success() => response
+                .json::<IngestAnswer>()
+                .await
+                .map_err(|e| format!("bad answer: {}", e.without_url())),
             Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
             Err(e) => Err(format!("connection: {}", e.without_url())),
         };
@@ -363,10 +362,8 @@ fn progress_bar(
     let millis = (args.duration * 1e3) as u64;
     let bar = indicatif::ProgressBar::new(millis);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {elapsed}/{duration}  {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{bar:40} {elapsed}/{duration}  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = Instant::now();
     Some(tokio::spawn(async move {

@@ -23,7 +23,11 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGESCORE_WINDOW_SECONDS", default_value_t = 300.0)]
     window_seconds: f64,
     /// Events further ahead of the host clock than this are rejected as `future`, in seconds
-    #[arg(long, env = "EDGESCORE_MAX_CLOCK_SKEW_SECONDS", default_value_t = 300.0)]
+    #[arg(
+        long,
+        env = "EDGESCORE_MAX_CLOCK_SKEW_SECONDS",
+        default_value_t = 300.0
+    )]
     max_clock_skew_seconds: f64,
     /// Shards, each one component instance with its own users [default: one per core]
     #[arg(long, env = "EDGESCORE_SHARDS")]
@@ -41,7 +45,11 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGESCORE_MAX_MERGE_EVENTS", default_value_t = 8192)]
     max_merge_events: usize,
     /// How often a busy shard checkpoints its state, in milliseconds
-    #[arg(long, env = "EDGESCORE_CHECKPOINT_INTERVAL_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "EDGESCORE_CHECKPOINT_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
     checkpoint_interval_ms: u64,
     /// How long shutdown waits for requests in flight, in milliseconds
     #[arg(long, env = "EDGESCORE_SHUTDOWN_TIMEOUT_MS", default_value_t = 30_000)]

@@ -22,8 +22,8 @@ use edgescore_core::{EngineConfig, Rules};
 
 use crate::guest::ScoringEngine;
 use crate::runtime::Runtime;
-pub use shard::ShardConfig;
 use shard::Shard;
+pub use shard::ShardConfig;
 use stats::Counters;
 use watermark::Watermark;
 
@@ -113,9 +113,18 @@ impl Service {
 
     /// The shard owning a user's window (a fixed hash: the same user always lands on the same
     /// shard, in this process and the next).
-    fn shard_of(&self, user_id: &str) -> usize {
+    pub fn shard_of(&self, user_id: &str) -> usize {
         let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(user_id);
         (hash % self.shards.len() as u64) as usize
+    }
+
+    /// Requests being handled now.
+    pub fn requests_in_flight(&self) -> u64 {
+        Counters::get(&self.counters.in_flight)
+    }
+
+    pub fn shards(&self) -> &[Shard] {
+        &self.shards
     }
 
     /// Lets every shard finish its queue, then ends the shard threads.

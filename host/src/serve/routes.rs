@@ -32,7 +32,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(service.clone(), log_request))
         .with_state(service)
 }
 
@@ -40,9 +40,27 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(ErrorBody::new(message))).into_response()
 }
 
+/// Counts a request in flight until dropped (also when the client goes away mid-request).
+struct InFlight<'a>(&'a Counters);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// One structured line per request, at info.
-async fn log_request(path: Option<MatchedPath>, request: Request, next: Next) -> Response {
+async fn log_request(
+    State(service): State<Arc<Service>>,
+    path: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
+    Counters::count(&service.counters.in_flight, 1);
+    let _in_flight = InFlight(&service.counters);
     let method = request.method().clone();
     let route = path.map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
@@ -224,7 +242,10 @@ async fn ingest_body(service: &Service, body: &[u8]) -> Response {
         answers
     });
     let Ok(answers) = collected.await else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "ingest: the request's task failed");
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ingest: the request's task failed",
+        );
     };
 
     let mut processed = 0;
@@ -334,6 +355,8 @@ struct StatsBody {
     model: ModelLabel,
     model_calls: u64,
     shards: usize,
+    requests_in_flight: u64,
+    queued_requests: usize,
     shards_unavailable: usize,
     shard_restarts: u64,
     checkpoints: u64,
@@ -379,6 +402,8 @@ async fn stats(State(service): State<Arc<Service>>) -> Response {
         model: service.model.clone(),
         model_calls: gauges.iter().map(|s| s.model_calls).sum(),
         shards: service.shards.len(),
+        requests_in_flight: Counters::get(&c.in_flight),
+        queued_requests: service.shards.iter().map(|s| s.queued()).sum(),
         shards_unavailable: service.shards.len() - gauges.len(),
         shard_restarts: service.shards.iter().map(|s| s.restarts()).sum(),
         checkpoints: service.shards.iter().map(|s| s.checkpoints()).sum(),

@@ -136,6 +136,11 @@ impl Shard {
         self.status.restarts.load(Ordering::Relaxed)
     }
 
+    /// Requests waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     pub fn checkpoints(&self) -> u64 {
         self.status.checkpoints.load(Ordering::Relaxed)
     }
@@ -296,7 +301,11 @@ impl Worker {
         let mut accepted = log.iter();
         for ((_, len, reply), rejections) in parts.into_iter().zip(by_part) {
             let n = len - rejections.len();
-            let max_timestamp = accepted.by_ref().take(n).map(|e| e.timestamp).reduce(f64::max);
+            let max_timestamp = accepted
+                .by_ref()
+                .take(n)
+                .map(|e| e.timestamp)
+                .reduce(f64::max);
             let _ = reply.send(Ok(ShardReport {
                 accepted: n as u32,
                 rejections,

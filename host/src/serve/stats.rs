@@ -16,6 +16,8 @@ pub struct Counters {
     pub overloaded: AtomicU64,
     /// Requests answered 500 because the component failed.
     pub failed: AtomicU64,
+    /// Requests being handled now (a gauge).
+    pub in_flight: AtomicU64,
     rejected: [AtomicU64; RejectionReason::ALL.len()],
     ingest_latency: Latency,
 }
@@ -28,6 +30,7 @@ impl Default for Counters {
             median_requests: AtomicU64::new(0),
             overloaded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
             rejected: Default::default(),
             ingest_latency: Latency::default(),
         }
