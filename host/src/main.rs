@@ -2,6 +2,11 @@
 
 mod cli;
 
+// The service allocates per event (ids, feature rows) on many threads; mimalloc's thread-local
+// free lists measured cheaper than glibc's malloc here (see the README's HTTP benchmark).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 fn main() {

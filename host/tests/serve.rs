@@ -148,7 +148,8 @@ fn serve_takes_env_config_logs_each_request_and_stops_on_sigterm() {
 
 #[test]
 fn bad_configuration_is_one_line_and_a_non_zero_exit() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 3] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
         (
             &["--window-seconds=-1"],
             &[],

@@ -2,10 +2,13 @@
 //! and Python 3.
 //!
 //! - `cargo xtask run [ARGS...]`: builds the component and the release host, then runs the main
-//!   job (`edgescore ARGS`, by default a replay of the bundled sample events).
+//!   job (`edgescore ARGS`, by default `edgescore serve`: the HTTP service on port 8000).
 //! - `cargo xtask test`: installs what the tests need (the wasm32-wasip2 target, a Python venv
 //!   with models/requirements.txt), builds the component, then fmt, clippy and every test.
 //! - `cargo xtask build`: the component and the release host only.
+//! - `cargo xtask bench-http [SECONDS]`: the HTTP benchmark (see `bench_http.rs`).
+
+mod bench_http;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,8 +24,11 @@ fn main() {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("build") => build_component().and_then(|_| build_host_release()),
+        Some("bench-http") => bench_http::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask run [edgescore args...] | test | build");
+            eprintln!(
+                "usage: cargo xtask run [edgescore args...] | test | build | bench-http [seconds]"
+            );
             std::process::exit(2);
         }
     };
@@ -32,20 +38,20 @@ fn main() {
     }
 }
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_path_buf()
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root());
     cmd
 }
 
-fn step(what: &str, cmd: &mut Command) -> Result<()> {
+pub(crate) fn step(what: &str, cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: {what}");
     let start = Instant::now();
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
@@ -106,7 +112,7 @@ fn ensure_lint_tools() -> Result<()> {
     Ok(())
 }
 
-fn build_component() -> Result<()> {
+pub(crate) fn build_component() -> Result<()> {
     ensure_wasm_target()?;
     step(
         "building the scoring component (wasm32-wasip2)",
@@ -137,7 +143,7 @@ fn build_host_release() -> Result<()> {
 }
 
 /// Points the host's build at the component just built and keeps compiled artifacts in target/.
-fn host_env(cmd: &mut Command) -> &mut Command {
+pub(crate) fn host_env(cmd: &mut Command) -> &mut Command {
     cmd.env("EDGESCORE_COMPONENT_WASM", component_path())
         .env("EDGESCORE_CACHE_DIR", root().join("target/cwasm-cache"))
 }
@@ -145,10 +151,7 @@ fn host_env(cmd: &mut Command) -> &mut Command {
 fn run(args: &[String]) -> Result<()> {
     build_component()?;
     build_host_release()?;
-    let default_job = [
-        "replay".to_string(),
-        "host/samples/events.jsonl".to_string(),
-    ];
+    let default_job = ["serve".to_string()];
     let args = if args.is_empty() {
         &default_job[..]
     } else {
