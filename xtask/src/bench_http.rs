@@ -67,15 +67,30 @@ pub fn run(args: &[String]) -> Result<()> {
             .spawn()
             .context("starting bare_ingest")?,
     );
-    let _ours = Server(
-        host_env(&mut Command::new(release.join("edgescore")))
-            .args(["serve", "--port", &OURS_PORT.to_string()])
-            .stdout(std::fs::File::create(logs.join("serve.log"))?)
-            .spawn()
-            .context("starting edgescore serve")?,
-    );
     wait_healthy(BARE_PORT)?;
-    wait_healthy(OURS_PORT)?;
+    // Each row gets a fresh service, so that what earlier rows left in the windows (and what
+    // checkpointing that costs) does not weigh on the next row.
+    let serve_log = logs.join("serve.log");
+    std::fs::write(&serve_log, "")?;
+    let fresh_ours = {
+        let release = release.clone();
+        move || -> Result<Server> {
+            let server = Server(
+                host_env(&mut Command::new(release.join("edgescore")))
+                    .args(["serve", "--port", &OURS_PORT.to_string()])
+                    .stdout(
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&serve_log)?,
+                    )
+                    .spawn()
+                    .context("starting edgescore serve")?,
+            );
+            wait_healthy(OURS_PORT)?;
+            Ok(server)
+        }
+    };
     let wrk = Command::new("wrk").arg("--version").output().is_ok();
 
     println!(
@@ -101,7 +116,10 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         for (name, measure) in &clients {
             let bare = measure(BARE_PORT)?;
-            let ours = measure(OURS_PORT)?;
+            let ours = {
+                let _ours = fresh_ours()?;
+                measure(OURS_PORT)?
+            };
             println!(
                 "| {name} | {batch} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
                 bare.events_per_sec,
@@ -113,7 +131,10 @@ pub fn run(args: &[String]) -> Result<()> {
             );
         }
     }
-    let seed = loadgen(&release, OURS_PORT, 10, 5000, 32, seconds)?;
+    let seed = {
+        let _ours = fresh_ours()?;
+        loadgen(&release, OURS_PORT, 10, 5000, 32, seconds)?
+    };
     println!(
         "\nseed workload (5,000 events/s in batches of 10, 32 clients) on edgescore: p50 {:.2} ms, p99 {:.2} ms, {:.0} events/s accepted",
         seed.p50, seed.p99, seed.events_per_sec
@@ -211,7 +232,11 @@ fn wrk_run(script: &Path, port: u16, batch: u32, seconds: u64) -> Result<Measure
             .find(|l| l.trim_start().starts_with(prefix))
             .with_context(|| format!("no {prefix:?} in wrk's output:\n{text}"))?;
         let value = line.trim_start()[prefix.len()..].trim();
-        let (digits, unit) = value.split_at(value.find(|c: char| c.is_alphabetic()).unwrap_or(value.len()));
+        let (digits, unit) = value.split_at(
+            value
+                .find(|c: char| c.is_alphabetic())
+                .unwrap_or(value.len()),
+        );
         let v: f64 = digits.trim().parse()?;
         Ok(match unit {
             "us" => v / 1e3,
