@@ -263,7 +263,22 @@ impl Worker {
             merged.extend(events.into_iter().map(guest_event));
             now = now.max(job_now);
         }
-        let report = match self.guarded(|engine| engine.ingest_guest_events(&merged, now)) {
+        let len = merged.len();
+        let report = self.guarded(|engine| {
+            let report = engine.ingest_guest_events(&merged, now)?;
+            // The guest is sandboxed, not trusted: an answer that does not fit the batch is a
+            // guest failure (rebuild), never an out-of-bounds index in the host.
+            let fits = report.rejections.iter().all(|r| (r.index as usize) < len)
+                && report.accepted as usize + report.rejections.len() == len;
+            if fits {
+                Ok(report)
+            } else {
+                Err(CallError::Trap(
+                    "the component's ingest report does not match the batch".into(),
+                ))
+            }
+        });
+        let report = match report {
             Ok(report) => report,
             Err(e) => {
                 for (_, _, reply) in parts {
