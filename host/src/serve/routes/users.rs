@@ -1,0 +1,60 @@
+//! `GET /users/{user_id}/median` (seed).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use edgescore_core::MAX_USER_ID_BYTES;
+use edgescore_core::api::MedianResponse;
+use tokio::sync::oneshot;
+
+use super::{error, overloaded, shard_failed};
+use crate::serve::Service;
+use crate::serve::shard::Command;
+use crate::serve::stats::Counters;
+
+pub async fn median(
+    State(service): State<Arc<Service>>,
+    user_id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let user_id = match user_id {
+        Ok(Path(id)) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("user_id: {e}")),
+    };
+    if user_id.is_empty() || user_id.len() > MAX_USER_ID_BYTES {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "user_id: must be 1 to {MAX_USER_ID_BYTES} bytes, got {}",
+                user_id.len()
+            ),
+        );
+    }
+    Counters::count(&service.counters.median_requests, 1);
+    let shard = service.shard_of(&user_id);
+    let (reply, answer) = oneshot::channel();
+    let command = Command::Median {
+        user_id: user_id.clone(),
+        reply,
+    };
+    if service.shards[shard].queue.try_send(command).is_err() {
+        return overloaded(&service, shard);
+    }
+    match answer.await {
+        Ok(Ok(m)) => Json(MedianResponse {
+            user_id,
+            median: m.median,
+            count: m.count,
+            window_seconds: m.window_seconds,
+        })
+        .into_response(),
+        Ok(Err(e)) => shard_failed(&service, e),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service: shutting down".to_string(),
+        ),
+    }
+}
