@@ -113,6 +113,32 @@ impl ModelArgs {
     }
 }
 
+/// The window rules (`shared/spec/http-api.md`).
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// How far back from the watermark a user's window reaches, in seconds
+    #[arg(long, env = "EDGESCORE_WINDOW_SECONDS", default_value_t = 300.0)]
+    window_seconds: f64,
+    /// Events further ahead of the host clock than this are rejected as `future`, in seconds
+    #[arg(
+        long,
+        env = "EDGESCORE_MAX_CLOCK_SKEW_SECONDS",
+        default_value_t = 300.0
+    )]
+    max_clock_skew_seconds: f64,
+}
+
+impl EngineArgs {
+    pub fn config(&self) -> Result<edgescore_core::EngineConfig> {
+        let config = edgescore_core::EngineConfig {
+            window_seconds: self.window_seconds,
+            max_clock_skew_seconds: self.max_clock_skew_seconds,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 /// Which component to run, and what it may use.
 #[derive(Debug, Clone, Args)]
 pub struct RuntimeArgs {

@@ -6,27 +6,18 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use edgescore_core::EngineConfig;
 use edgescore_host::ScoringEngine;
 use edgescore_host::input::read_event_batches;
 use serde_json::json;
 
-use super::{ModelArgs, RuntimeArgs, now};
+use super::{EngineArgs, ModelArgs, RuntimeArgs, now};
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// Events: one `{"events": [...]}` document, or JSON lines of batches or single events
     file: PathBuf,
-    /// Rolling window per user, in seconds
-    #[arg(long, env = "EDGESCORE_WINDOW_SECONDS", default_value_t = 300.0)]
-    window_seconds: f64,
-    /// How far ahead of the clock an event may be, in seconds
-    #[arg(
-        long,
-        env = "EDGESCORE_MAX_CLOCK_SKEW_SECONDS",
-        default_value_t = 300.0
-    )]
-    max_clock_skew_seconds: f64,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// The clock to judge `future` events by, in Unix seconds [default: now]
     #[arg(long)]
     now: Option<f64>,
@@ -43,11 +34,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let batches = read_event_batches(&text).with_context(|| args.file.display().to_string())?;
-    let config = EngineConfig {
-        window_seconds: args.window_seconds,
-        max_clock_skew_seconds: args.max_clock_skew_seconds,
-    };
-    config.validate()?;
+    let config = args.engine.config()?;
     let model = args.model.choose()?;
     let mut engine = ScoringEngine::new(&args.runtime.runtime()?, &model.onnx, config)
         .context(model.label.clone())?;

@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use edgescore_core::EngineConfig;
 use edgescore_host::serve::{self, Service, ServiceConfig, ShardConfig};
 
 use super::logging::{self, LogFormat};
-use super::{ModelArgs, RuntimeArgs};
+use super::{EngineArgs, ModelArgs, RuntimeArgs};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -19,16 +18,8 @@ pub struct ServeArgs {
     /// Port to listen on (0: any free port, printed in the "listening" log line)
     #[arg(long, env = "EDGESCORE_PORT", default_value_t = 8000)]
     port: u16,
-    /// How far back from the watermark a user's window reaches, in seconds
-    #[arg(long, env = "EDGESCORE_WINDOW_SECONDS", default_value_t = 300.0)]
-    window_seconds: f64,
-    /// Events further ahead of the host clock than this are rejected as `future`, in seconds
-    #[arg(
-        long,
-        env = "EDGESCORE_MAX_CLOCK_SKEW_SECONDS",
-        default_value_t = 300.0
-    )]
-    max_clock_skew_seconds: f64,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// Shards, each one component instance with its own users [default: one per core]
     #[arg(long, env = "EDGESCORE_SHARDS")]
     shards: Option<usize>,
@@ -68,11 +59,7 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let _log_guard = logging::init(args.log_format, &args.log)?;
-    let engine = EngineConfig {
-        window_seconds: args.window_seconds,
-        max_clock_skew_seconds: args.max_clock_skew_seconds,
-    };
-    engine.validate()?;
+    let engine = args.engine.config()?;
     anyhow::ensure!(args.max_events >= 1, "max-events: must be at least 1");
     anyhow::ensure!(args.queue_depth >= 1, "queue-depth: must be at least 1");
     let shards = match args.shards {
