@@ -35,6 +35,9 @@ fn wait_healthy(port: u16) -> Result<()> {
     bail!("nothing listens on port {port}")
 }
 
+/// Loads the server on a port once.
+type Measure = Box<dyn Fn(u16) -> Result<Measured>>;
+
 /// One measurement: events/s accepted and latency percentiles in ms.
 struct Measured {
     events_per_sec: f64,
@@ -103,7 +106,7 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for batch in [10u32, 100] {
         let release = release.clone();
-        let mut clients: Vec<(&str, Box<dyn Fn(u16) -> Result<Measured>>)> = vec![(
+        let mut clients: Vec<(&str, Measure)> = vec![(
             "loadgen",
             Box::new(move |port| loadgen(&release, port, batch, 0, 64, seconds)),
         )];
