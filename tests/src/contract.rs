@@ -405,3 +405,94 @@ fn fastrand_like(seed: u64) -> impl FnMut() -> f64 {
         (x >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+/// `POST /predict`: rows or named objects, scores equal to the model's, `?version=` picks a
+/// served version (unknown → 404), bad instances → 422 naming them, and no window is touched.
+pub async fn predict_scores_without_touching_windows(c: &Client) {
+    let rows = [[0.1f32, 0.2, 0.3], [0.9, 0.0, 0.5], [0.25, 0.75, 1.0]];
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    for (version, query) in [(2, ""), (2, "?version=2"), (1, "?version=1")] {
+        let expected = Model::load(&crate::seed_onnx(version))
+            .unwrap()
+            .score(&flat)
+            .unwrap();
+        let r = c
+            .post_json(&format!("/predict{query}"), &json!({"instances": rows}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["model_version"], version.to_string());
+        assert!(r.body["latency_ms"].as_f64().unwrap() >= 0.0);
+        let got: Vec<f64> = r.body["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_f64().unwrap())
+            .collect();
+        assert_eq!(got.len(), rows.len());
+        for (g, e) in got.iter().zip(&expected) {
+            assert!(close(*g, *e as f64), "{query}: {g} vs {e}");
+        }
+    }
+    let named: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({"feature_c": r[2], "feature_a": r[0], "feature_b": r[1]}))
+        .collect();
+    let by_name = c.post_json("/predict", &json!({"instances": named})).await;
+    let by_row = c.post_json("/predict", &json!({"instances": rows})).await;
+    assert_eq!(by_name.body["predictions"], by_row.body["predictions"]);
+
+    let r = c
+        .post_json("/predict?version=9", &json!({"instances": rows}))
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(
+        r.error()
+            .starts_with("version: seed-mlp has no version \"9\""),
+        "{}",
+        r.error()
+    );
+    let cases = [
+        (
+            json!({"instances": [{"feature_a": 1, "feature_b": 2, "speed": 3}]}),
+            "instances[0]: missing feature_c; unknown speed",
+        ),
+        (
+            json!({"instances": [[1, 2]]}),
+            "instances[0]: expected 3 values, got 2",
+        ),
+        (json!({"rows": []}), "instances: missing"),
+    ];
+    for (body, message) in cases {
+        let r = c.post_json("/predict", &body).await;
+        assert_eq!(r.status, 422, "{body}");
+        assert!(r.error().starts_with(message), "{}", r.error());
+    }
+    let r = c.post("/predict", "{\"instances\": [[NaN, 1, 2]]}").await;
+    assert_eq!(r.status, 400);
+
+    let s = c.get("/stats").await.body;
+    assert_eq!(
+        (s["events_processed"].as_u64(), s["users_tracked"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+/// `GET /models`: every served version, its sha256 and feature names, and which is active.
+pub async fn models_lists_the_registry(c: &Client) {
+    let r = c.get("/models").await;
+    assert_eq!(r.status, 200);
+    let models = r.body["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2, "{}", r.body);
+    for (entry, version) in models.iter().zip([1, 2]) {
+        let manifest: Value = serde_json::from_slice(&crate::read(&format!(
+            "models/seed-mlp/{version}/manifest.json"
+        )))
+        .unwrap();
+        assert_eq!(entry["name"], "seed-mlp");
+        assert_eq!(entry["version"], version);
+        assert_eq!(entry["sha256"], manifest["sha256"]);
+        assert_eq!(entry["feature_names"], manifest["feature_names"]);
+        assert_eq!(entry["input_width"], 3);
+        assert_eq!(entry["active"], version == 2);
+    }
+}

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use edgescore_core::EngineConfig;
-use edgescore_host::Runtime;
-use edgescore_host::serve::{self, Service, ServiceConfig, ShardConfig};
+use edgescore_host::serve::{self, ModelSet, Service, ServiceConfig, ShardConfig};
+use edgescore_host::{Registry, Runtime};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -113,9 +113,9 @@ pub struct NativeServer {
 impl NativeServer {
     /// Starts the service on the seed model v2 (the default), on the current tokio runtime.
     pub async fn start(runtime: &Runtime, config: ServiceConfig) -> NativeServer {
-        let onnx = crate::seed_onnx(2);
-        let service = Service::start(runtime, &onnx, "seed-mlp".into(), Some(2), config)
-            .expect("the service starts");
+        let models = ModelSet::from_registry(&Registry::embedded(), None, None)
+            .expect("the embedded registry");
+        let service = Service::start(runtime, models, config).expect("the service starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");

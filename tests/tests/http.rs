@@ -164,6 +164,30 @@ mod native_only {
         assert_eq!(count(c, "b").await, 8);
     }
 
+    /// `/predict` answers exactly what the scoring component computes (no tolerance: same code).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn predict_equals_the_component_scores() {
+        let server = NativeServer::start(runtime(), service_config()).await;
+        let rows = edgescore_tests::rows(64, 3, 5, 2.0);
+        let mut scorer =
+            edgescore_host::Scorer::new(runtime(), &edgescore_tests::seed_onnx(2)).unwrap();
+        let expected = scorer.score(&rows).unwrap();
+        let instances: Vec<&[f32]> = rows.chunks(3).collect();
+        let r = server
+            .client
+            .post_json("/predict", &json!({"instances": instances}))
+            .await;
+        // Scores are f32: compare at that precision (JSON's decimal round trip through f64 may
+        // differ in the last bit of the double, never of the f32).
+        let got: Vec<f32> = r.body["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(got, expected);
+    }
+
     /// Shutdown lets the requests already in the service finish (and be recorded) before it ends.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn graceful_shutdown_finishes_requests_in_flight() {
@@ -199,4 +223,14 @@ mod native_only {
         assert_eq!(service.requests_in_flight(), 0);
         assert_eq!(service.shards()[0].queued(), 0);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predict_scores_without_touching_windows() {
+    contract::predict_scores_without_touching_windows(&native().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_lists_the_registry() {
+    contract::models_lists_the_registry(&native().await.client).await;
 }

@@ -3,9 +3,11 @@
 //! One definition, so both hosts answer byte for byte alike.
 
 mod ingest;
+mod predict;
 mod responses;
 
 pub use ingest::{IngestParseError, ParsedEvent, parse_ingest};
+pub use predict::{Features, PredictParseError, PredictResponse, parse_predict};
 pub use responses::{
     ErrorBody, IngestResponse, MedianResponse, RejectedEvent, StatusBody, ingest_response,
 };

@@ -76,8 +76,6 @@ pub struct ChosenModel {
     pub label: String,
     /// The registry name, or the file's stem for a bare file.
     pub name: String,
-    /// The registry version; none for a bare file.
-    pub version: Option<u32>,
 }
 
 impl ModelArgs {
@@ -86,6 +84,20 @@ impl ModelArgs {
             Some(dir) => Registry::scan(dir),
             None => Ok(Registry::embedded()),
         }
+    }
+
+    /// What `serve` serves: every registry version of the chosen model (or the bare file).
+    pub fn model_set(&self) -> Result<edgescore_host::serve::ModelSet> {
+        use edgescore_host::serve::ModelSet;
+        if self.model.is_some() {
+            let chosen = self.choose()?;
+            return Ok(ModelSet::single(chosen.name, &chosen.onnx));
+        }
+        ModelSet::from_registry(
+            &self.registry()?,
+            self.model_name.as_deref(),
+            self.model_version,
+        )
     }
 
     pub fn choose(&self) -> Result<ChosenModel> {
@@ -98,7 +110,6 @@ impl ModelArgs {
                 name: path
                     .file_stem()
                     .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned()),
-                version: None,
             });
         }
         let registry = self.registry()?;
@@ -108,7 +119,6 @@ impl ModelArgs {
             onnx: chosen.onnx.clone(),
             label: format!("{} v{}", m.name, m.version),
             name: m.name.clone(),
-            version: Some(m.version),
         })
     }
 }

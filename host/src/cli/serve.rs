@@ -78,9 +78,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_body_bytes: args.max_body_bytes,
         max_events: args.max_events,
     };
-    let model = args.model.choose()?;
+    let models = args.model.model_set()?;
+    let label = {
+        let m = models.active();
+        format!("{} version {}", m.name, m.version_label())
+    };
     let runtime = args.runtime.runtime()?;
-    let service = Service::start(&runtime, &model.onnx, model.name, model.version, config)?;
+    let service = Service::start(&runtime, models, config)?;
 
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -95,7 +99,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         tracing::info!(
             address = %address,
             url = format!("http://{address}"),
-            model = model.label,
+            model = label,
             shards,
             "listening"
         );

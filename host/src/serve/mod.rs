@@ -8,6 +8,7 @@
 //! - [`stats`]: the service's counters and latency histograms.
 //! - [`watermark`]: the service-wide watermark.
 
+mod models;
 mod routes;
 pub mod shard;
 mod stats;
@@ -22,6 +23,7 @@ use edgescore_core::{EngineConfig, Rules};
 
 use crate::guest::ScoringEngine;
 use crate::runtime::Runtime;
+pub use models::{ModelSet, Predictor, ServedModel};
 use shard::Shard;
 pub use shard::ShardConfig;
 use stats::Counters;
@@ -53,6 +55,9 @@ pub struct Service {
     config: ServiceConfig,
     rules: Rules,
     model: ModelLabel,
+    models: ModelSet,
+    /// One per served version, in `models.versions` order.
+    predictors: Vec<Arc<Predictor>>,
     shards: Vec<Shard>,
     watermark: Arc<Watermark>,
     counters: Arc<Counters>,
@@ -60,14 +65,15 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts one engine instance per shard, each with its own copy of the model.
+    /// Starts one engine instance per shard on the active model, and scorer instances of every
+    /// served version for `/predict`.
     pub fn start(
         runtime: &Runtime,
-        onnx: &[u8],
-        name: String,
-        version: Option<u32>,
+        models: ModelSet,
         config: ServiceConfig,
     ) -> Result<Arc<Service>> {
+        let active = models.active().clone();
+        let onnx = &active.onnx[..];
         anyhow::ensure!(config.shards >= 1, "shards: must be at least 1");
         let watermark = Arc::new(Watermark::default());
         let counters = Arc::new(Counters::default());
@@ -88,17 +94,24 @@ impl Service {
             shards.push(shard);
         }
         let info = info.expect("at least one shard");
+        let predictors = models
+            .versions
+            .iter()
+            .map(|m| Predictor::new(runtime, m.clone(), config.shards).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(Service {
             rules: Rules {
                 config: config.engine,
                 width: info.input_width as usize,
             },
             model: ModelLabel {
-                name,
-                version,
+                name: active.name.clone(),
+                version: active.version,
                 sha256: info.sha256,
                 input_width: info.input_width,
             },
+            models,
+            predictors,
             config,
             shards,
             watermark,

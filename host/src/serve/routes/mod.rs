@@ -4,6 +4,7 @@
 
 mod health;
 mod ingest;
+mod predict;
 mod stats;
 mod users;
 
@@ -29,6 +30,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/ingest", post(ingest::ingest))
         .route("/users/{user_id}/median", get(users::median))
         .route("/stats", get(stats::stats))
+        .route("/predict", post(predict::predict))
+        .route("/models", get(predict::models))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(not_found)
