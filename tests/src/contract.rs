@@ -496,3 +496,148 @@ pub async fn models_lists_the_registry(c: &Client) {
         assert_eq!(entry["active"], version == 2);
     }
 }
+
+/// One sample of a Prometheus text exposition: name, labels, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// Parses the Prometheus text format strictly enough to fail on anything malformed.
+pub fn parse_prometheus(text: &str) -> Vec<Sample> {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars().enumerate().all(|(i, ch)| {
+                ch.is_ascii_alphabetic() || ch == '_' || ch == ':' || (i > 0 && ch.is_ascii_digit())
+            })
+    };
+    let mut samples = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if let Some(comment) = line.strip_prefix('#') {
+            let words: Vec<&str> = comment.split_whitespace().collect();
+            if words.first() == Some(&"TYPE") {
+                assert!(
+                    words.len() == 3 && name_ok(words[1]),
+                    "bad TYPE line: {line}"
+                );
+                assert!(
+                    ["counter", "gauge", "summary", "histogram", "untyped"].contains(&words[2]),
+                    "{line}"
+                );
+            }
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value: {line}"));
+        let (name, labels) = match series.split_once('{') {
+            None => (series, Vec::new()),
+            Some((name, rest)) => {
+                let inner = rest
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("bad labels: {line}"));
+                let labels = inner
+                    .split(',')
+                    .map(|pair| {
+                        let (k, v) = pair.split_once('=').unwrap_or_else(|| panic!("{line}"));
+                        let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+                        assert!(name_ok(k), "bad label name in {line}");
+                        (
+                            k.to_string(),
+                            v.unwrap_or_else(|| panic!("unquoted: {line}")).to_string(),
+                        )
+                    })
+                    .collect();
+                (name, labels)
+            }
+        };
+        assert!(name_ok(name), "bad metric name: {line}");
+        samples.push((name.to_string(), labels, value));
+    }
+    samples
+}
+
+/// `GET /metrics`: Prometheus text with per-route request counts and latencies, the service's
+/// counters, and the time spent inside the component apart from HTTP time.
+pub async fn metrics_are_prometheus_text(c: &Client) {
+    let t = now();
+    for i in 0..3 {
+        let batch = json!({"events": [event(&format!("m-{i}"), t, [0.1, 0.2, 0.3]), event("m", t - 400.0, [0.1, 0.2, 0.3])]});
+        assert_eq!(c.post_json("/ingest", &batch).await.status, 200);
+    }
+    c.post_json("/predict", &json!({"instances": [[0.1, 0.2, 0.3]]}))
+        .await;
+    c.get("/no/such/route").await;
+
+    let (status, content_type, text) = c.get_text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let samples = parse_prometheus(&text);
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        samples
+            .iter()
+            .find(|(n, l, _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, _, v)| *v)
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"))
+    };
+    assert_eq!(
+        value(
+            "edgescore_http_requests_total",
+            &[("route", "/ingest"), ("status", "200")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            "edgescore_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ),
+        1.0
+    );
+    assert_eq!(value("edgescore_events_processed_total", &[]), 3.0);
+    assert_eq!(
+        value("edgescore_events_rejected_total", &[("reason", "late")]),
+        3.0
+    );
+    assert_eq!(
+        value(
+            "edgescore_http_request_duration_seconds_count",
+            &[("route", "/ingest")]
+        ),
+        3.0
+    );
+    assert!(
+        value(
+            "edgescore_component_call_seconds_count",
+            &[("call", "ingest")]
+        ) >= 1.0
+    );
+    assert_eq!(
+        value(
+            "edgescore_component_call_seconds_count",
+            &[("call", "predict")]
+        ),
+        1.0
+    );
+    let p99 = value(
+        "edgescore_http_request_duration_seconds",
+        &[("route", "/ingest"), ("quantile", "0.99")],
+    );
+    assert!(p99 > 0.0 && p99 < 60.0);
+
+    let s = c.get("/stats").await.body;
+    assert_eq!(s["routes"]["/ingest"]["requests"], 3);
+    assert_eq!(s["routes"]["unmatched"]["errors"], 1);
+    assert!(
+        s["routes"]["/ingest"]["latency_seconds"]["p99"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(s["component_call_seconds"]["predict"]["count"], 1);
+}

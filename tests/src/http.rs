@@ -51,6 +51,28 @@ impl Client {
         answer(response).await
     }
 
+    /// A GET whose answer is text: the status, content type and body.
+    pub async fn get_text(&self, path: &str) -> (u16, String, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (
+            status,
+            content_type,
+            response.text().await.expect("a text body"),
+        )
+    }
+
     pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
         let response = self
             .http

@@ -234,3 +234,8 @@ async fn predict_scores_without_touching_windows() {
 async fn models_lists_the_registry() {
     contract::models_lists_the_registry(&native().await.client).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_prometheus_text() {
+    contract::metrics_are_prometheus_text(&native().await.client).await;
+}

@@ -5,9 +5,11 @@
 //!   ingests are merged into one component call; rebuild from checkpoint + log after a failure.
 //! - [`routes`]: the axum router and handlers (request parsing and bodies come from
 //!   `edgescore_core::api`, shared with the Spin app).
-//! - [`stats`]: the service's counters and latency histograms.
+//! - [`stats`]: the service's counters and latency histograms; [`metrics`]: per-route and
+//!   component-call metrics and their Prometheus exposition.
 //! - [`watermark`]: the service-wide watermark.
 
+mod metrics;
 mod models;
 mod routes;
 pub mod shard;
@@ -76,7 +78,7 @@ impl Service {
         let onnx = &active.onnx[..];
         anyhow::ensure!(config.shards >= 1, "shards: must be at least 1");
         let watermark = Arc::new(Watermark::default());
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters::new(routes::ROUTES));
         let mut shards = Vec::with_capacity(config.shards);
         let mut info = None;
         for index in 0..config.shards {

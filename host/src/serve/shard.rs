@@ -264,6 +264,7 @@ impl Worker {
             now = now.max(job_now);
         }
         let len = merged.len();
+        let started = Instant::now();
         let report = self.guarded(|engine| {
             let report = engine.ingest_guest_events(&merged, now)?;
             // The guest is sandboxed, not trusted: an answer that does not fit the batch is a
@@ -278,6 +279,9 @@ impl Worker {
                 ))
             }
         });
+        self.counters
+            .metrics
+            .record_component_call("ingest", started.elapsed());
         let report = match report {
             Ok(report) => report,
             Err(e) => {

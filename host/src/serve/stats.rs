@@ -7,8 +7,12 @@ use std::time::Duration;
 use edgescore_core::RejectionReason;
 use hdrhistogram::Histogram;
 
+use super::metrics::Metrics;
+
 #[derive(Debug)]
 pub struct Counters {
+    /// Per-route and component-call latencies, and their Prometheus exposition.
+    pub metrics: Metrics,
     pub ingest_requests: AtomicU64,
     pub events_processed: AtomicU64,
     pub median_requests: AtomicU64,
@@ -22,9 +26,11 @@ pub struct Counters {
     ingest_latency: Latency,
 }
 
-impl Default for Counters {
-    fn default() -> Self {
+impl Counters {
+    /// `routes`: the router's path templates, each counted apart.
+    pub fn new(routes: &[&'static str]) -> Self {
         Counters {
+            metrics: Metrics::new(routes),
             ingest_requests: AtomicU64::new(0),
             events_processed: AtomicU64::new(0),
             median_requests: AtomicU64::new(0),
@@ -35,9 +41,7 @@ impl Default for Counters {
             ingest_latency: Latency::default(),
         }
     }
-}
 
-impl Counters {
     pub fn count(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
@@ -66,9 +70,9 @@ impl Counters {
     }
 }
 
-/// Latencies of one route: a histogram (1 µs to 60 s, 3 significant digits) and the exact sum.
+/// Latencies: a histogram (1 µs to 60 s, 3 significant digits) and the exact sum.
 #[derive(Debug)]
-struct Latency {
+pub struct Latency {
     histogram: Mutex<Histogram<u64>>,
     sum_micros: AtomicU64,
 }
@@ -96,7 +100,7 @@ pub struct LatencySummary {
 }
 
 impl Latency {
-    fn record(&self, elapsed: Duration) {
+    pub fn record(&self, elapsed: Duration) {
         let micros = (elapsed.as_micros() as u64).max(1);
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
         if let Ok(mut h) = self.histogram.lock() {
@@ -104,7 +108,7 @@ impl Latency {
         }
     }
 
-    fn summary(&self) -> LatencySummary {
+    pub fn summary(&self) -> LatencySummary {
         let h = match self.histogram.lock() {
             Ok(h) => h.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),

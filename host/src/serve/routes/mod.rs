@@ -24,6 +24,18 @@ use super::Service;
 use super::shard::ShardError;
 use super::stats::Counters;
 
+/// Every route's path template, as requests are counted by route.
+pub const ROUTES: &[&str] = &[
+    "/ingest",
+    "/users/{user_id}/median",
+    "/stats",
+    "/predict",
+    "/models",
+    "/metrics",
+    "/health",
+    "/ready",
+];
+
 pub fn router(service: Arc<Service>) -> Router {
     let body_limit = service.config.max_body_bytes;
     Router::new()
@@ -32,6 +44,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/stats", get(stats::stats))
         .route("/predict", post(predict::predict))
         .route("/models", get(predict::models))
+        .route("/metrics", get(stats::metrics))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(not_found)
@@ -67,14 +80,22 @@ async fn log_request(
     Counters::count(&service.counters.in_flight, 1);
     let _in_flight = InFlight(&service.counters);
     let method = request.method().clone();
-    let route = path.map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route = path.map_or_else(
+        || super::metrics::UNMATCHED.to_string(),
+        |p| p.as_str().to_string(),
+    );
     let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    service
+        .counters
+        .metrics
+        .record_request(&route, response.status().as_u16(), elapsed);
     tracing::info!(
         target: "edgescore::http",
         method = %method,
         route,
         status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        latency_ms = elapsed.as_secs_f64() * 1e3,
         "request"
     );
     response

@@ -68,7 +68,17 @@ pub async fn predict(
         }
     };
     let scoring = predictor.clone();
-    let scored = tokio::task::spawn_blocking(move || scoring.score(&rows)).await;
+    let timing = service.clone();
+    let scored = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let scores = scoring.score(&rows);
+        timing
+            .counters
+            .metrics
+            .record_component_call("predict", started.elapsed());
+        scores
+    })
+    .await;
     match scored {
         Ok(Ok(scores)) => Json(PredictResponse {
             predictions: scores.into_iter().map(f64::from).collect(),

@@ -2,13 +2,17 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use edgescore_core::EngineStats;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+use crate::serve::metrics::RouteSummary;
 use crate::serve::shard::Command;
 use crate::serve::stats::{Counters, LatencySummary};
 use crate::serve::{ModelLabel, Service};
@@ -39,6 +43,10 @@ struct StatsBody {
     shard_restarts: u64,
     checkpoints: u64,
     uptime_seconds: f64,
+    /// Per route: requests, errors (4xx/5xx) and latency percentiles, HTTP time.
+    routes: BTreeMap<&'static str, RouteSummary>,
+    /// Time inside the scoring component per call, apart from HTTP time.
+    component_call_seconds: BTreeMap<&'static str, LatencySummary>,
 }
 
 pub async fn stats(State(service): State<Arc<Service>>) -> Response {
@@ -86,6 +94,51 @@ pub async fn stats(State(service): State<Arc<Service>>) -> Response {
         shard_restarts: service.shards.iter().map(|s| s.restarts()).sum(),
         checkpoints: service.shards.iter().map(|s| s.checkpoints()).sum(),
         uptime_seconds: service.started.elapsed().as_secs_f64(),
+        routes: c.metrics.routes().collect(),
+        component_call_seconds: c.metrics.component_calls().collect(),
     };
     Json(body).into_response()
+}
+
+/// `GET /metrics`: everything in the Prometheus text exposition format. The service's counters
+/// are copied into the registry at scrape time; latencies are recorded as they happen.
+pub async fn metrics(State(service): State<Arc<Service>>) -> Response {
+    let c = &service.counters;
+    let m = &c.metrics;
+    for (name, counter) in [
+        ("edgescore_ingest_requests_total", &c.ingest_requests),
+        ("edgescore_events_processed_total", &c.events_processed),
+        ("edgescore_median_requests_total", &c.median_requests),
+        ("edgescore_overloaded_requests_total", &c.overloaded),
+        ("edgescore_failed_requests_total", &c.failed),
+    ] {
+        m.set_counter(name, Vec::new(), Counters::get(counter));
+    }
+    for (reason, n) in c.rejected() {
+        let labels = vec![metrics::Label::new("reason", reason.as_str())];
+        m.set_counter("edgescore_events_rejected_total", labels, n);
+    }
+    let restarts: u64 = service.shards.iter().map(|s| s.restarts()).sum();
+    m.set_counter("edgescore_shard_restarts_total", Vec::new(), restarts);
+    m.set_gauge(
+        "edgescore_requests_in_flight",
+        Counters::get(&c.in_flight) as f64,
+    );
+    let queued: usize = service.shards.iter().map(|s| s.queued()).sum();
+    m.set_gauge("edgescore_queued_requests", queued as f64);
+    if let Some(w) = service.watermark.get() {
+        m.set_gauge("edgescore_watermark_seconds", w);
+    }
+    m.set_gauge(
+        "edgescore_uptime_seconds",
+        service.started.elapsed().as_secs_f64(),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.render(),
+    )
+        .into_response()
 }
