@@ -641,3 +641,63 @@ pub async fn metrics_are_prometheus_text(c: &Client) {
     );
     assert_eq!(s["component_call_seconds"]["predict"]["count"], 1);
 }
+
+/// Drift: a shifted feature_a over a full window (1,000 events) raises a signal for that feature
+/// alone (`/drift`, `/stats`, `/metrics`); normal traffic over another window clears it.
+pub async fn drift_is_raised_and_cleared(c: &Client) {
+    let t = now();
+    let mut rng = fastrand_like(5);
+    let mut send = async |shift: f32| {
+        for _ in 0..2 {
+            let events: Vec<Value> = (0..500)
+                .map(|i| {
+                    let f = [rng() as f32 + shift, rng() as f32, rng() as f32];
+                    event(&format!("d-{}", i % 50), t, f)
+                })
+                .collect();
+            let r = c.post_json("/ingest", &json!({"events": events})).await;
+            assert_eq!(r.body["processed"], 500, "{}", r.body);
+        }
+    };
+    send(0.0).await;
+    let d = c.get("/drift").await.body;
+    assert_eq!(
+        (d["drifting"].as_bool(), d["events_in_window"].as_u64()),
+        (Some(false), Some(1000)),
+        "{d}"
+    );
+    assert_eq!(d["model_version"], "2");
+    assert_eq!(d["features"][0]["feature"], "feature_a");
+
+    send(1.0).await;
+    let d = c.get("/drift").await.body;
+    let drifting: Vec<bool> = d["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["drifting"].as_bool().unwrap())
+        .collect();
+    assert_eq!(drifting, vec![true, false, false], "{d}");
+    let mean = d["features"][0]["rolling_mean"].as_f64().unwrap();
+    assert!((mean - 1.5).abs() < 0.05, "{mean}");
+    assert!(d["features"][0]["relative_deviation"].as_f64().unwrap() > 0.2);
+    let s = c.get("/stats").await.body;
+    assert_eq!(
+        s["drift"],
+        json!({"drifting": true, "features": ["feature_a"]})
+    );
+    let (_, _, text) = c.get_text("/metrics").await;
+    let gauge = parse_prometheus(&text)
+        .into_iter()
+        .find(|(n, l, _)| {
+            n == "edgescore_feature_drift"
+                && l.iter().any(|(k, v)| k == "feature" && v == "feature_a")
+        })
+        .map(|(_, _, v)| v);
+    assert_eq!(gauge, Some(1.0), "{text}");
+
+    send(0.0).await;
+    let d = c.get("/drift").await.body;
+    assert_eq!(d["drifting"], false, "{d}");
+    assert_eq!(c.get("/stats").await.body["drift"]["features"], json!([]));
+}

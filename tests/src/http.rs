@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use edgescore_core::EngineConfig;
-use edgescore_host::serve::{self, ModelSet, Service, ServiceConfig, ShardConfig};
+use edgescore_host::serve::{self, DriftConfig, ModelSet, Service, ServiceConfig, ShardConfig};
 use edgescore_host::{Registry, Runtime};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -121,6 +121,10 @@ pub fn service_config() -> ServiceConfig {
         },
         max_body_bytes: 8 << 20,
         max_events: 10_000,
+        drift: DriftConfig {
+            window_events: 1000,
+            threshold: 0.2,
+        },
     }
 }
 

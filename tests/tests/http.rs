@@ -239,3 +239,8 @@ async fn models_lists_the_registry() {
 async fn metrics_are_prometheus_text() {
     contract::metrics_are_prometheus_text(&native().await.client).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_raised_and_cleared() {
+    contract::drift_is_raised_and_cleared(&native().await.client).await;
+}

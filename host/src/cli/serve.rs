@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use edgescore_host::serve::{self, Service, ServiceConfig, ShardConfig};
+use edgescore_host::serve::{self, DriftConfig, Service, ServiceConfig, ShardConfig};
 
 use super::logging::{self, LogFormat};
 use super::{EngineArgs, ModelArgs, RuntimeArgs};
@@ -42,6 +42,12 @@ pub struct ServeArgs {
         default_value_t = 10_000
     )]
     checkpoint_interval_ms: u64,
+    /// Scored events the drift detector's rolling feature means cover
+    #[arg(long, env = "EDGESCORE_DRIFT_WINDOW_EVENTS", default_value_t = 1000)]
+    drift_window_events: usize,
+    /// Relative deviation of a feature's rolling mean from its baseline that counts as drift
+    #[arg(long, env = "EDGESCORE_DRIFT_THRESHOLD", default_value_t = 0.2)]
+    drift_threshold: f64,
     /// How long shutdown waits for requests in flight, in milliseconds
     #[arg(long, env = "EDGESCORE_SHUTDOWN_TIMEOUT_MS", default_value_t = 30_000)]
     shutdown_timeout_ms: u64,
@@ -62,6 +68,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let engine = args.engine.config()?;
     anyhow::ensure!(args.max_events >= 1, "max-events: must be at least 1");
     anyhow::ensure!(args.queue_depth >= 1, "queue-depth: must be at least 1");
+    anyhow::ensure!(
+        args.drift_window_events >= 1,
+        "drift-window-events: must be at least 1"
+    );
+    anyhow::ensure!(
+        args.drift_threshold.is_finite() && args.drift_threshold > 0.0,
+        "drift-threshold: must be a number above 0"
+    );
     let shards = match args.shards {
         Some(0) => anyhow::bail!("shards: must be at least 1"),
         Some(n) => n,
@@ -77,6 +91,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         },
         max_body_bytes: args.max_body_bytes,
         max_events: args.max_events,
+        drift: DriftConfig {
+            window_events: args.drift_window_events,
+            threshold: args.drift_threshold,
+        },
     };
     let models = args.model.model_set()?;
     let label = {

@@ -146,8 +146,12 @@ impl Metrics {
     }
 
     pub fn set_gauge(&self, name: &'static str, value: f64) {
+        self.set_labeled_gauge(name, Vec::new(), value);
+    }
+
+    pub fn set_labeled_gauge(&self, name: &'static str, labels: Vec<Label>, value: f64) {
         self.recorder
-            .register_gauge(&Key::from_name(name), &META)
+            .register_gauge(&Key::from_parts(name, labels), &META)
             .set(value);
     }
 

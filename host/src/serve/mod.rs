@@ -9,6 +9,7 @@
 //!   component-call metrics and their Prometheus exposition.
 //! - [`watermark`]: the service-wide watermark.
 
+mod drift;
 mod metrics;
 mod models;
 mod routes;
@@ -25,6 +26,7 @@ use edgescore_core::{EngineConfig, Rules};
 
 use crate::guest::ScoringEngine;
 use crate::runtime::Runtime;
+pub use drift::DriftConfig;
 pub use models::{ModelSet, Predictor, ServedModel};
 use shard::Shard;
 pub use shard::ShardConfig;
@@ -41,6 +43,7 @@ pub struct ServiceConfig {
     pub max_body_bytes: usize,
     /// Most events accepted in one ingest request (413 above).
     pub max_events: usize,
+    pub drift: DriftConfig,
 }
 
 /// The model being served, as `/stats` reports it.
@@ -78,7 +81,13 @@ impl Service {
         let onnx = &active.onnx[..];
         anyhow::ensure!(config.shards >= 1, "shards: must be at least 1");
         let watermark = Arc::new(Watermark::default());
-        let counters = Arc::new(Counters::new(routes::ROUTES));
+        let drift = drift::Drift::new(
+            config.drift,
+            active.version_label(),
+            active.feature_names.clone(),
+            active.baseline_mean.clone(),
+        );
+        let counters = Arc::new(Counters::new(routes::ROUTES, drift));
         let mut shards = Vec::with_capacity(config.shards);
         let mut info = None;
         for index in 0..config.shards {

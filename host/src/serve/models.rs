@@ -20,6 +20,8 @@ pub struct ServedModel {
     pub version: Option<u32>,
     /// The manifest's feature names in input order (empty for a bare file).
     pub feature_names: Vec<String>,
+    /// The manifest's baseline feature means (empty for a bare file: no drift detection).
+    pub baseline_mean: Vec<f64>,
     pub onnx: Arc<[u8]>,
 }
 
@@ -57,6 +59,7 @@ impl ModelSet {
                 name: name.clone(),
                 version: Some(v.manifest.version),
                 feature_names: v.manifest.feature_names.clone(),
+                baseline_mean: v.manifest.baseline.mean.clone(),
                 onnx: v.onnx.as_slice().into(),
             })
             .collect();
@@ -78,6 +81,7 @@ impl ModelSet {
                 name,
                 version: None,
                 feature_names: Vec::new(),
+                baseline_mean: Vec::new(),
                 onnx: onnx.into(),
             }],
             active: 0,

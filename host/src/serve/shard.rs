@@ -308,6 +308,11 @@ impl Worker {
             .filter_map(|(e, rejected)| (!rejected).then_some(e))
             .collect();
         Counters::count(&self.counters.events_processed, accepted.len() as u64);
+        let rows: Vec<f32> = accepted
+            .iter()
+            .flat_map(|e| e.features.iter().copied())
+            .collect();
+        self.counters.observe_features(&rows);
         self.log_events += accepted.len();
         self.log.push(LogEntry::Ingest {
             events: accepted,

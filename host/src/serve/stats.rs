@@ -7,12 +7,15 @@ use std::time::Duration;
 use edgescore_core::RejectionReason;
 use hdrhistogram::Histogram;
 
+use super::drift::Drift;
 use super::metrics::Metrics;
 
 #[derive(Debug)]
 pub struct Counters {
     /// Per-route and component-call latencies, and their Prometheus exposition.
     pub metrics: Metrics,
+    /// Feature drift of the active model, fed by the shards and `/predict`.
+    pub drift: Mutex<Drift>,
     pub ingest_requests: AtomicU64,
     pub events_processed: AtomicU64,
     pub median_requests: AtomicU64,
@@ -28,9 +31,10 @@ pub struct Counters {
 
 impl Counters {
     /// `routes`: the router's path templates, each counted apart.
-    pub fn new(routes: &[&'static str]) -> Self {
+    pub fn new(routes: &[&'static str], drift: Drift) -> Self {
         Counters {
             metrics: Metrics::new(routes),
+            drift: Mutex::new(drift),
             ingest_requests: AtomicU64::new(0),
             events_processed: AtomicU64::new(0),
             median_requests: AtomicU64::new(0),
@@ -59,6 +63,13 @@ impl Counters {
         RejectionReason::ALL
             .iter()
             .map(|&r| (r, Self::get(&self.rejected[r as usize])))
+    }
+
+    /// Feeds scored rows to the drift detector.
+    pub fn observe_features(&self, rows: &[f32]) {
+        if let Ok(mut drift) = self.drift.lock() {
+            drift.observe(rows);
+        }
     }
 
     pub fn record_ingest_latency(&self, elapsed: Duration) {

@@ -31,6 +31,7 @@ pub const ROUTES: &[&str] = &[
     "/stats",
     "/predict",
     "/models",
+    "/drift",
     "/metrics",
     "/health",
     "/ready",
@@ -44,6 +45,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/stats", get(stats::stats))
         .route("/predict", post(predict::predict))
         .route("/models", get(predict::models))
+        .route("/drift", get(predict::drift))
         .route("/metrics", get(stats::metrics))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

@@ -1,5 +1,6 @@
 //! `POST /predict` (scores only, windows untouched; `?version=` picks a served version) and
-//! `GET /models` (the versions served, which one is active, what the registry skipped).
+//! `GET /models` (the versions served, which one is active, what the registry skipped), and
+//! `GET /drift` (the active model's feature drift).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +68,9 @@ pub async fn predict(
             return error(status, e.to_string());
         }
     };
+    if Arc::ptr_eq(&predictor, &service.predictors[service.models.active]) {
+        service.counters.observe_features(&rows);
+    }
     let scoring = predictor.clone();
     let timing = service.clone();
     let scored = tokio::task::spawn_blocking(move || {
@@ -105,6 +109,18 @@ struct ModelsBody {
     models: Vec<ModelEntry>,
     /// Registry entries reported and never served (bad sha256, unreadable manifest ...).
     skipped: Vec<String>,
+}
+
+/// `GET /drift`: the active model's rolling feature means against its baseline.
+pub async fn drift(State(service): State<Arc<Service>>) -> Response {
+    match service.counters.drift.lock() {
+        Ok(drift) if drift.width() > 0 => Json(drift.report()).into_response(),
+        Ok(_) => error(
+            StatusCode::NOT_FOUND,
+            "drift: the active model has no baseline (a bare ONNX file without a manifest)",
+        ),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "drift: unavailable"),
+    }
 }
 
 pub async fn models(State(service): State<Arc<Service>>) -> Response {

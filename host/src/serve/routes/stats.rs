@@ -47,6 +47,14 @@ struct StatsBody {
     routes: BTreeMap<&'static str, RouteSummary>,
     /// Time inside the scoring component per call, apart from HTTP time.
     component_call_seconds: BTreeMap<&'static str, LatencySummary>,
+    /// Whether the active model's traffic drifts from its baseline; detail in `GET /drift`.
+    drift: DriftSummary,
+}
+
+#[derive(Serialize)]
+struct DriftSummary {
+    drifting: bool,
+    features: Vec<String>,
 }
 
 pub async fn stats(State(service): State<Arc<Service>>) -> Response {
@@ -96,6 +104,16 @@ pub async fn stats(State(service): State<Arc<Service>>) -> Response {
         uptime_seconds: service.started.elapsed().as_secs_f64(),
         routes: c.metrics.routes().collect(),
         component_call_seconds: c.metrics.component_calls().collect(),
+        drift: match c.drift.lock() {
+            Ok(d) => DriftSummary {
+                drifting: d.is_drifting(),
+                features: d.drifting_features(),
+            },
+            Err(_) => DriftSummary {
+                drifting: false,
+                features: Vec::new(),
+            },
+        },
     };
     Json(body).into_response()
 }
@@ -133,6 +151,16 @@ pub async fn metrics(State(service): State<Arc<Service>>) -> Response {
         "edgescore_uptime_seconds",
         service.started.elapsed().as_secs_f64(),
     );
+    if let Ok(drift) = c.drift.lock() {
+        for f in drift.report().features {
+            let label = || vec![metrics::Label::new("feature", f.feature.clone())];
+            let drifting = f64::from(u8::from(f.drifting));
+            m.set_labeled_gauge("edgescore_feature_drift", label(), drifting);
+            if let Some(mean) = f.rolling_mean {
+                m.set_labeled_gauge("edgescore_feature_rolling_mean", label(), mean);
+            }
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
