@@ -701,3 +701,62 @@ pub async fn drift_is_raised_and_cleared(c: &Client) {
     assert_eq!(d["drifting"], false, "{d}");
     assert_eq!(c.get("/stats").await.body["drift"]["features"], json!([]));
 }
+
+/// Polls `GET /batch/{id}` until the job is done or failed; checks progress never goes back.
+pub async fn wait_for_job(c: &Client, id: &str) -> Value {
+    let started = std::time::Instant::now();
+    let mut last_done = 0;
+    loop {
+        let r = c.get(&format!("/batch/{id}")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let done = r.body["progress"]["done"].as_u64().unwrap();
+        assert!(done >= last_done, "progress went back: {}", r.body);
+        last_done = done;
+        match r.body["status"].as_str().unwrap() {
+            "done" | "failed" => return r.body,
+            "queued" | "running" => {}
+            other => panic!("status {other}"),
+        }
+        assert!(started.elapsed().as_secs() < 60, "job {id} never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// `POST /batch` → 202 + job id; the job runs to done with progress; its predictions are
+/// `/predict`'s for the same instances; unknown ids are 404, bad bodies refused like predict's.
+pub async fn batch_job_runs_to_done(c: &Client) {
+    let mut rng = fastrand_like(9);
+    let instances: Vec<[f32; 3]> = (0..3000)
+        .map(|_| [rng() as f32, rng() as f32, rng() as f32])
+        .collect();
+    let r = c
+        .post_json("/batch", &json!({"instances": instances}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.body["job_id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32);
+    let job = wait_for_job(c, &id).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["progress"], json!({"done": 3000, "total": 3000}));
+    assert_eq!(job["model_version"], "2");
+    let direct = c
+        .post_json("/predict", &json!({"instances": instances}))
+        .await;
+    assert_eq!(job["predictions"], direct.body["predictions"]);
+
+    let v1 = c
+        .post_json("/batch?version=1", &json!({"instances": [[0.1, 0.2, 0.3]]}))
+        .await;
+    let job = wait_for_job(c, v1.body["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["model_version"], "1");
+
+    let r = c.get("/batch/0123456789abcdef0123456789abcdef").await;
+    assert_eq!(r.status, 404);
+    assert!(r.error().starts_with("job_id:"), "{}", r.error());
+    let r = c.post_json("/batch", &json!({"instances": [[1, 2]]})).await;
+    assert_eq!(r.status, 422);
+    let r = c
+        .post_json("/batch?version=7", &json!({"instances": [[1, 2, 3]]}))
+        .await;
+    assert_eq!(r.status, 404);
+}

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use edgescore_core::EngineConfig;
-use edgescore_host::serve::{self, DriftConfig, ModelSet, Service, ServiceConfig, ShardConfig};
+use edgescore_host::serve::{
+    self, DriftConfig, JobsConfig, ModelSet, Service, ServiceConfig, ShardConfig,
+};
 use edgescore_host::{Registry, Runtime};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -124,6 +126,12 @@ pub fn service_config() -> ServiceConfig {
         drift: DriftConfig {
             window_events: 1000,
             threshold: 0.2,
+        },
+        jobs: JobsConfig {
+            workers: 1,
+            queue: 64,
+            chunk: 256,
+            retention: std::time::Duration::from_secs(3600),
         },
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use edgescore_host::serve::{self, DriftConfig, Service, ServiceConfig, ShardConfig};
+use edgescore_host::serve::{self, DriftConfig, JobsConfig, Service, ServiceConfig, ShardConfig};
 
 use super::logging::{self, LogFormat};
 use super::{EngineArgs, ModelArgs, RuntimeArgs};
@@ -48,6 +48,22 @@ pub struct ServeArgs {
     /// Relative deviation of a feature's rolling mean from its baseline that counts as drift
     #[arg(long, env = "EDGESCORE_DRIFT_THRESHOLD", default_value_t = 0.2)]
     drift_threshold: f64,
+    /// Batch jobs scored at once
+    #[arg(long, env = "EDGESCORE_BATCH_WORKERS", default_value_t = 1)]
+    batch_workers: usize,
+    /// Batch jobs waiting for a worker before new ones get 429
+    #[arg(long, env = "EDGESCORE_BATCH_QUEUE", default_value_t = 64)]
+    batch_queue: usize,
+    /// Instances a batch worker scores per component call
+    #[arg(long, env = "EDGESCORE_BATCH_CHUNK", default_value_t = 256)]
+    batch_chunk: usize,
+    /// How long a finished batch job stays readable, in seconds
+    #[arg(
+        long,
+        env = "EDGESCORE_BATCH_RETENTION_SECONDS",
+        default_value_t = 3600
+    )]
+    batch_retention_seconds: u64,
     /// How long shutdown waits for requests in flight, in milliseconds
     #[arg(long, env = "EDGESCORE_SHUTDOWN_TIMEOUT_MS", default_value_t = 30_000)]
     shutdown_timeout_ms: u64,
@@ -68,6 +84,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let engine = args.engine.config()?;
     anyhow::ensure!(args.max_events >= 1, "max-events: must be at least 1");
     anyhow::ensure!(args.queue_depth >= 1, "queue-depth: must be at least 1");
+    anyhow::ensure!(args.batch_workers >= 1, "batch-workers: must be at least 1");
+    anyhow::ensure!(args.batch_chunk >= 1, "batch-chunk: must be at least 1");
     anyhow::ensure!(
         args.drift_window_events >= 1,
         "drift-window-events: must be at least 1"
@@ -95,6 +113,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
             window_events: args.drift_window_events,
             threshold: args.drift_threshold,
         },
+        jobs: JobsConfig {
+            workers: args.batch_workers,
+            queue: args.batch_queue,
+            chunk: args.batch_chunk,
+            retention: Duration::from_secs(args.batch_retention_seconds),
+        },
     };
     let models = args.model.model_set()?;
     let label = {
@@ -102,13 +126,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
         format!("{} version {}", m.name, m.version_label())
     };
     let runtime = args.runtime.runtime()?;
-    let service = Service::start(&runtime, models, config)?;
-
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     tokio.block_on(async move {
+        // Started inside the runtime: the batch workers are tasks on it.
+        let service = Service::start(&runtime, models, config)?;
         let address = SocketAddr::new(args.addr, args.port);
         let listener = tokio::net::TcpListener::bind(address)
             .await

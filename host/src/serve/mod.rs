@@ -10,6 +10,7 @@
 //! - [`watermark`]: the service-wide watermark.
 
 mod drift;
+mod jobs;
 mod metrics;
 mod models;
 mod routes;
@@ -27,6 +28,7 @@ use edgescore_core::{EngineConfig, Rules};
 use crate::guest::ScoringEngine;
 use crate::runtime::Runtime;
 pub use drift::DriftConfig;
+pub use jobs::JobsConfig;
 pub use models::{ModelSet, Predictor, ServedModel};
 use shard::Shard;
 pub use shard::ShardConfig;
@@ -44,6 +46,7 @@ pub struct ServiceConfig {
     /// Most events accepted in one ingest request (413 above).
     pub max_events: usize,
     pub drift: DriftConfig,
+    pub jobs: JobsConfig,
 }
 
 /// The model being served, as `/stats` reports it.
@@ -63,6 +66,7 @@ pub struct Service {
     models: ModelSet,
     /// One per served version, in `models.versions` order.
     predictors: Vec<Arc<Predictor>>,
+    jobs: Arc<jobs::Jobs>,
     shards: Vec<Shard>,
     watermark: Arc<Watermark>,
     counters: Arc<Counters>,
@@ -70,8 +74,8 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts one engine instance per shard on the active model, and scorer instances of every
-    /// served version for `/predict`.
+    /// Starts one engine instance per shard on the active model, scorer instances of every
+    /// served version for `/predict`, and the batch workers (on the current tokio runtime).
     pub fn start(
         runtime: &Runtime,
         models: ModelSet,
@@ -105,6 +109,9 @@ impl Service {
             shards.push(shard);
         }
         let info = info.expect("at least one shard");
+        let queues: Vec<_> = shards.iter().map(|s| s.queue.clone()).collect();
+        let ingest_waiting = move || queues.iter().any(|q| q.capacity() < q.max_capacity());
+        let jobs = jobs::Jobs::start(config.jobs, ingest_waiting);
         let predictors = models
             .versions
             .iter()
@@ -123,6 +130,7 @@ impl Service {
             },
             models,
             predictors,
+            jobs,
             config,
             shards,
             watermark,

@@ -30,6 +30,8 @@ pub const ROUTES: &[&str] = &[
     "/users/{user_id}/median",
     "/stats",
     "/predict",
+    "/batch",
+    "/batch/{job_id}",
     "/models",
     "/drift",
     "/metrics",
@@ -44,6 +46,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/users/{user_id}/median", get(users::median))
         .route("/stats", get(stats::stats))
         .route("/predict", post(predict::predict))
+        .route("/batch", post(predict::submit_batch))
+        .route("/batch/{job_id}", get(predict::batch_status))
         .route("/models", get(predict::models))
         .route("/drift", get(predict::drift))
         .route("/metrics", get(stats::metrics))

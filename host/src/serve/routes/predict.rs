@@ -1,4 +1,5 @@
-//! `POST /predict` (scores only, windows untouched; `?version=` picks a served version) and
+//! `POST /predict` (scores only, windows untouched; `?version=` picks a served version), batch
+//! jobs (`POST /batch`, `GET /batch/{job_id}`),
 //! `GET /models` (the versions served, which one is active, what the registry skipped), and
 //! `GET /drift` (the active model's feature drift).
 
@@ -9,14 +10,15 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use edgescore_core::api::{self, Features, PredictResponse};
 use serde::Serialize;
 
 use super::{body_error, error};
 use crate::serve::Service;
+use crate::serve::jobs::SubmitError;
 use crate::serve::models::{ModelEntry, Predictor};
 use crate::serve::stats::Counters;
 
@@ -43,30 +45,37 @@ fn choose(service: &Service, query: &HashMap<String, String>) -> Result<Arc<Pred
     })
 }
 
+/// The version asked for and its parsed instances, or the error answer.
+fn instances(
+    service: &Service,
+    query: &HashMap<String, String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Arc<Predictor>, Vec<f32>), Box<Response>> {
+    let body = body.map_err(|r| Box::new(body_error(r, service.config.max_body_bytes)))?;
+    let predictor =
+        choose(service, query).map_err(|m| Box::new(error(StatusCode::NOT_FOUND, m)))?;
+    let features = Features {
+        names: &predictor.model.feature_names,
+        width: predictor.info.input_width as usize,
+    };
+    match api::parse_predict(&body, &features, service.config.max_events) {
+        Ok(rows) => Ok((predictor, rows)),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            Err(Box::new(error(status, e.to_string())))
+        }
+    }
+}
+
 pub async fn predict(
     State(service): State<Arc<Service>>,
     Query(query): Query<HashMap<String, String>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return body_error(rejection, service.config.max_body_bytes),
-    };
-    let predictor = match choose(&service, &query) {
-        Ok(p) => p,
-        Err(message) => return error(StatusCode::NOT_FOUND, message),
-    };
-    let features = Features {
-        names: &predictor.model.feature_names,
-        width: predictor.info.input_width as usize,
-    };
-    let rows = match api::parse_predict(&body, &features, service.config.max_events) {
-        Ok(rows) => rows,
-        Err(e) => {
-            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            return error(status, e.to_string());
-        }
+    let (predictor, rows) = match instances(&service, &query, body) {
+        Ok(parsed) => parsed,
+        Err(response) => return *response,
     };
     if Arc::ptr_eq(&predictor, &service.predictors[service.models.active]) {
         service.counters.observe_features(&rows);
@@ -109,6 +118,49 @@ struct ModelsBody {
     models: Vec<ModelEntry>,
     /// Registry entries reported and never served (bad sha256, unreadable manifest ...).
     skipped: Vec<String>,
+}
+
+/// `POST /batch`: the same body as `/predict`; 202 with a job id, 429 when the queue is full.
+pub async fn submit_batch(
+    State(service): State<Arc<Service>>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (predictor, rows) = match instances(&service, &query, body) {
+        Ok(parsed) => parsed,
+        Err(response) => return *response,
+    };
+    match service.jobs.submit(rows, predictor) {
+        Ok(job_id) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"job_id": job_id})),
+        )
+            .into_response(),
+        Err(SubmitError::QueueFull) => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "batch: the job queue is full; nothing was queued, retry after 1 s",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    }
+}
+
+/// `GET /batch/{job_id}`: status, progress and, when done, the predictions.
+pub async fn batch_status(
+    State(service): State<Arc<Service>>,
+    Path(job_id): Path<String>,
+) -> Response {
+    match service.jobs.get(&job_id) {
+        Some(view) => Json(view).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("job_id: no job {job_id:?} (unknown, or finished and forgotten)"),
+        ),
+    }
 }
 
 /// `GET /drift`: the active model's rolling feature means against its baseline.
