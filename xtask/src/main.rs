@@ -4,7 +4,8 @@
 //! - `cargo xtask run [ARGS...]`: builds the component and the release host, then runs the main
 //!   job (`edgescore ARGS`, by default `edgescore serve`: the HTTP service on port 8000).
 //! - `cargo xtask test`: installs what the tests need (the wasm32-wasip2 target, a Python venv
-//!   with models/requirements.txt), builds the component, then fmt, clippy and every test.
+//!   with models/requirements.txt), builds the component, then fmt, clippy and every test,
+//!   including the jco test in Node.js (skipped, saying so, where Node.js is missing).
 //! - `cargo xtask build`: the component and the release host only.
 //! - `cargo xtask bench-http [SECONDS]`: the HTTP benchmark (see `bench_http.rs`).
 
@@ -164,6 +165,41 @@ fn run(args: &[String]) -> Result<()> {
     std::process::exit(status.code().unwrap_or(1));
 }
 
+/// The component transpiled with jco and driven from Node.js (`tests/jco/`), where Node.js is.
+fn jco_test() -> Result<()> {
+    let dir = root().join("tests/jco");
+    let has_node = ["node", "npm"].iter().all(|tool| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !has_node {
+        eprintln!("xtask: SKIPPING the jco test: Node.js (node and npm) is not installed here");
+        return Ok(());
+    }
+    step(
+        "installing jco (npm ci in tests/jco)",
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir),
+    )?;
+    step(
+        "transpiling the component with jco",
+        Command::new("npx")
+            .args(["jco", "transpile", "-q", "-o", "out"])
+            .arg(component_path())
+            .current_dir(&dir),
+    )?;
+    step(
+        "jco test (Node.js)",
+        Command::new("node")
+            .args(["test.mjs", "out"])
+            .arg(root())
+            .current_dir(&dir),
+    )
+}
+
 fn test() -> Result<()> {
     let start = Instant::now();
     let python = python_env()?;
@@ -194,6 +230,7 @@ fn test() -> Result<()> {
         "tests",
         host_env(cargo().args(["test"])).env("EDGESCORE_PYTHON", &python),
     )?;
+    jco_test()?;
     eprintln!(
         "xtask: all checks passed in {:.0} s",
         start.elapsed().as_secs_f64()
