@@ -2,8 +2,10 @@
 //! error is JSON `{"error": "..."}` naming the field and the problem. One module per route
 //! family; the production-features routes (predict, batch, models, metrics) slot in beside them.
 
+mod batch;
 mod health;
 mod ingest;
+mod models;
 mod predict;
 mod stats;
 mod users;
@@ -46,10 +48,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/users/{user_id}/median", get(users::median))
         .route("/stats", get(stats::stats))
         .route("/predict", post(predict::predict))
-        .route("/batch", post(predict::submit_batch))
-        .route("/batch/{job_id}", get(predict::batch_status))
-        .route("/models", get(predict::models))
-        .route("/drift", get(predict::drift))
+        .route("/batch", post(batch::submit_batch))
+        .route("/batch/{job_id}", get(batch::batch_status))
+        .route("/models", get(models::models))
+        .route("/drift", get(models::drift))
         .route("/metrics", get(stats::metrics))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
