@@ -23,11 +23,19 @@ pub struct RouteStats {
     pub latency: Latency,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct RouteSummary {
     pub requests: u64,
     pub errors: u64,
     pub latency_seconds: LatencySummary,
+}
+
+fn summary(s: &RouteStats) -> RouteSummary {
+    RouteSummary {
+        requests: Counters::get(&s.requests),
+        errors: Counters::get(&s.errors),
+        latency_seconds: s.latency.summary(),
+    }
 }
 
 /// The calls into the component that are timed apart from HTTP.
@@ -122,16 +130,12 @@ impl Metrics {
     }
 
     pub fn routes(&self) -> impl Iterator<Item = (&'static str, RouteSummary)> + '_ {
-        self.routes.iter().map(|(route, s)| {
-            (
-                *route,
-                RouteSummary {
-                    requests: Counters::get(&s.requests),
-                    errors: Counters::get(&s.errors),
-                    latency_seconds: s.latency.summary(),
-                },
-            )
-        })
+        self.routes.iter().map(|(route, s)| (*route, summary(s)))
+    }
+
+    /// One route's figures (`route`: a path template given to [`Metrics::new`]).
+    pub fn route(&self, route: &str) -> Option<RouteSummary> {
+        self.routes.get(route).map(summary)
     }
 
     pub fn component_calls(&self) -> impl Iterator<Item = (&'static str, LatencySummary)> + '_ {

@@ -16,7 +16,6 @@ pub struct Counters {
     pub metrics: Metrics,
     /// Feature drift of the active model, fed by the shards and `/predict`.
     pub drift: Mutex<Drift>,
-    pub ingest_requests: AtomicU64,
     pub events_processed: AtomicU64,
     pub median_requests: AtomicU64,
     /// Ingest requests turned away with 503 (a full shard queue).
@@ -26,7 +25,6 @@ pub struct Counters {
     /// Requests being handled now (a gauge).
     pub in_flight: AtomicU64,
     rejected: [AtomicU64; RejectionReason::ALL.len()],
-    ingest_latency: Latency,
 }
 
 impl Counters {
@@ -35,14 +33,12 @@ impl Counters {
         Counters {
             metrics: Metrics::new(routes),
             drift: Mutex::new(drift),
-            ingest_requests: AtomicU64::new(0),
             events_processed: AtomicU64::new(0),
             median_requests: AtomicU64::new(0),
             overloaded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             rejected: Default::default(),
-            ingest_latency: Latency::default(),
         }
     }
 
@@ -71,14 +67,6 @@ impl Counters {
             drift.observe(rows);
         }
     }
-
-    pub fn record_ingest_latency(&self, elapsed: Duration) {
-        self.ingest_latency.record(elapsed);
-    }
-
-    pub fn ingest_latency(&self) -> LatencySummary {
-        self.ingest_latency.summary()
-    }
 }
 
 /// Latencies: a histogram (1 µs to 60 s, 3 significant digits) and the exact sum.
@@ -100,7 +88,7 @@ impl Default for Latency {
 }
 
 /// Seconds.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct LatencySummary {
     pub count: u64,
     pub avg: f64,

@@ -2,7 +2,6 @@
 //! shard, queue every part or none (503), and answer once every part is recorded.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -24,14 +23,12 @@ pub async fn ingest(
     State(service): State<Arc<Service>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let started = Instant::now();
-    let response = match body {
+    // Requests and latency are counted per route by the request middleware (`/stats` reads
+    // the seed's ingest figures from there).
+    match body {
         Ok(body) => ingest_body(&service, &body).await,
         Err(rejection) => body_error(rejection, service.config.max_body_bytes),
-    };
-    Counters::count(&service.counters.ingest_requests, 1);
-    service.counters.record_ingest_latency(started.elapsed());
-    response
+    }
 }
 
 /// One shard's share of a request: its events and their positions in the request.

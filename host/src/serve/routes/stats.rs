@@ -73,10 +73,11 @@ pub async fn stats(State(service): State<Arc<Service>>) -> Response {
         }
     }
     let c = &service.counters;
-    let latency = c.ingest_latency();
+    let ingest = c.metrics.route("/ingest").unwrap_or_default();
+    let latency = ingest.latency_seconds;
     let rejected: Vec<_> = c.rejected().collect();
     let body = StatsBody {
-        ingest_requests: Counters::get(&c.ingest_requests),
+        ingest_requests: ingest.requests,
         events_processed: Counters::get(&c.events_processed),
         median_requests: Counters::get(&c.median_requests),
         avg_ingest_latency_seconds: latency.avg,
@@ -124,7 +125,6 @@ pub async fn metrics(State(service): State<Arc<Service>>) -> Response {
     let c = &service.counters;
     let m = &c.metrics;
     for (name, counter) in [
-        ("edgescore_ingest_requests_total", &c.ingest_requests),
         ("edgescore_events_processed_total", &c.events_processed),
         ("edgescore_median_requests_total", &c.median_requests),
         ("edgescore_overloaded_requests_total", &c.overloaded),
