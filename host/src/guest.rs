@@ -170,10 +170,26 @@ fn start_scorer(runtime: &Runtime, onnx: &[u8]) -> Result<(Instance, ResourceAny
 /// The stateful engine inside the component.
 pub struct ScoringEngine {
     runtime: Runtime,
+    /// The model scoring now.
     onnx: Arc<[u8]>,
     config: core::EngineConfig,
-    checkpoint: Option<Vec<u8>>,
+    checkpoint: Checkpoint,
     live: Restartable,
+}
+
+/// What the engine returns to after a guest failure: the state and the model it was taken with.
+struct Checkpoint {
+    snapshot: Option<Vec<u8>>,
+    onnx: Arc<[u8]>,
+}
+
+/// A model loaded into the engine's instance, ready to be swapped in
+/// ([`ScoringEngine::replace_model`]) without loading anything at that moment.
+pub struct LoadedModel {
+    onnx: Arc<[u8]>,
+    resource: ResourceAny,
+    /// The instance it lives in (restarts count): a rebuilt instance does not have it.
+    instance: u64,
 }
 
 /// An event as the bindings lower it into the component.
@@ -198,13 +214,61 @@ impl ScoringEngine {
         config: core::EngineConfig,
     ) -> Result<Self, CallError> {
         let (instance, engine) = start_engine(runtime, onnx, config, None)?;
+        let onnx: Arc<[u8]> = onnx.into();
         Ok(ScoringEngine {
             runtime: runtime.clone(),
-            onnx: onnx.into(),
+            onnx: onnx.clone(),
             config,
-            checkpoint: None,
+            checkpoint: Checkpoint {
+                snapshot: None,
+                onnx,
+            },
             live: Restartable::new(instance, engine),
         })
+    }
+
+    /// Loads a model into the live instance (tract parses and optimizes it now), for a later
+    /// [`ScoringEngine::replace_model`]; the engine keeps scoring with its current model.
+    pub fn load_model(&mut self, onnx: Arc<[u8]>) -> Result<LoadedModel, CallError> {
+        self.model_info()?; // the instance is live after this
+        let (instance, _) = self.live.live.as_mut().expect("live after a call");
+        let resource = instance.load_model(&onnx).inspect_err(|e| {
+            if e.is_guest_failure() {
+                self.live.live = None;
+            }
+        })?;
+        Ok(LoadedModel {
+            onnx,
+            resource,
+            instance: self.live.restarts,
+        })
+    }
+
+    /// Swaps the model; the windows keep their history. A model loaded into an instance that
+    /// has since been rebuilt is loaded again.
+    pub fn replace_model(&mut self, model: LoadedModel) -> Result<(), CallError> {
+        let model = if model.instance == self.live.restarts && self.live.live.is_some() {
+            model
+        } else {
+            self.load_model(model.onnx)?
+        };
+        self.call(|e, s, r| e.call_replace_model(s, r, model.resource))?;
+        self.onnx = model.onnx;
+        Ok(())
+    }
+
+    /// Frees a loaded model that will not be swapped in.
+    pub fn discard_model(&mut self, model: LoadedModel) {
+        if model.instance == self.live.restarts
+            && let Some((instance, _)) = self.live.live.as_mut()
+        {
+            let _ = model.resource.resource_drop(&mut instance.store);
+        }
+    }
+
+    /// The model scoring now, as bytes.
+    pub fn model(&self) -> &Arc<[u8]> {
+        &self.onnx
     }
 
     /// How many times the instance was rebuilt after a guest failure.
@@ -236,7 +300,8 @@ impl ScoringEngine {
         Ok(convert::report(report.map_err(convert::score_error)?))
     }
 
-    /// Drops the instance and starts a new one now, from the last checkpoint (or empty).
+    /// Drops the instance and starts a new one now, from the last checkpoint (or empty) and with
+    /// the model that was scoring when it was taken.
     pub fn rebuild(&mut self) -> Result<(), CallError> {
         self.live.live = None;
         self.model_info().map(drop)
@@ -265,9 +330,13 @@ impl ScoringEngine {
             .map_err(|e| convert::snapshot_error(e).into())
     }
 
-    /// Takes a snapshot and keeps it: after a guest failure the engine is rebuilt from it.
+    /// Takes a snapshot and keeps it: after a guest failure the engine is rebuilt from it (and
+    /// the model scoring now).
     pub fn checkpoint(&mut self) -> Result<(), CallError> {
-        self.checkpoint = Some(self.snapshot()?);
+        self.checkpoint = Checkpoint {
+            snapshot: Some(self.snapshot()?),
+            onnx: self.onnx.clone(),
+        };
         Ok(())
     }
 
@@ -276,15 +345,25 @@ impl ScoringEngine {
         &mut self,
         f: impl FnOnce(&EngineExports<'_>, &mut Store<HostState>, ResourceAny) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
+        if self.live.live.is_none() {
+            self.onnx = self.checkpoint.onnx.clone();
+        }
         let ScoringEngine {
             runtime,
-            onnx,
             config,
             checkpoint,
             live,
+            ..
         } = self;
         live.call(
-            || start_engine(runtime, onnx, *config, checkpoint.as_deref()),
+            || {
+                start_engine(
+                    runtime,
+                    &checkpoint.onnx,
+                    *config,
+                    checkpoint.snapshot.as_deref(),
+                )
+            },
             |i, r| i.call(|b, s| f(&b.edgescore_scoring_engine().engine(), s, r)),
         )
     }

@@ -182,3 +182,43 @@ fn bad_configuration_is_one_line_and_a_non_zero_exit() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("the service does not answer"), "{stderr}");
 }
+
+/// SIGHUP rescans `EDGESCORE_MODELS_DIR`: a version dropped in becomes the active one.
+#[test]
+fn sighup_reloads_the_registry() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/seed-mlp");
+    let dir = tempfile::tempdir().unwrap();
+    let add = |version: &str| {
+        let to = dir.path().join("seed-mlp").join(version);
+        std::fs::create_dir_all(&to).unwrap();
+        for file in ["manifest.json", "model.onnx"] {
+            std::fs::copy(repo.join(version).join(file), to.join(file)).unwrap();
+        }
+    };
+    add("1");
+    let mut served = Served::start(&[
+        ("EDGESCORE_MODELS_DIR", dir.path().to_str().unwrap()),
+        ("EDGESCORE_SHARDS", "2"),
+    ]);
+    assert_eq!(served.get("/stats").1["model"]["version"], 1);
+
+    add("2");
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(served.child.id() as i32, libc::SIGHUP);
+    }
+    let line = served.wait_for(|l| l["message"] == "models reloaded", 60);
+    assert_eq!(line["swapped"], true);
+    assert_eq!(line["active"], 2);
+    let (status, models) = served.get("/models");
+    assert_eq!(status, 200);
+    let active: Vec<_> = models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["active"] == true)
+        .map(|m| m["version"].clone())
+        .collect();
+    assert_eq!(active, [serde_json::json!(2)]);
+    assert_eq!(served.get("/stats").1["model"]["version"], 2);
+}

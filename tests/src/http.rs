@@ -149,6 +149,15 @@ impl NativeServer {
     pub async fn start(runtime: &Runtime, config: ServiceConfig) -> NativeServer {
         let models = ModelSet::from_registry(&Registry::embedded(), None, None)
             .expect("the embedded registry");
+        NativeServer::start_with(runtime, models, config).await
+    }
+
+    /// Starts the service on `models`, on the current tokio runtime.
+    pub async fn start_with(
+        runtime: &Runtime,
+        models: ModelSet,
+        config: ServiceConfig,
+    ) -> NativeServer {
         let service = Service::start(runtime, models, config).expect("the service starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

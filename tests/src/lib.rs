@@ -22,6 +22,29 @@ pub fn seed_onnx(version: u32) -> Vec<u8> {
     read(&format!("models/seed-mlp/{version}/model.onnx"))
 }
 
+/// Hex sha256, as manifests give it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Copies version `version` of the seed model from the repository's registry into the registry
+/// folder `dir` (as a deployment would drop a new version in).
+pub fn add_seed_version(dir: &std::path::Path, version: u32) {
+    let to = dir.join(format!("seed-mlp/{version}"));
+    std::fs::create_dir_all(&to).unwrap();
+    for file in ["manifest.json", "model.onnx"] {
+        std::fs::write(
+            to.join(file),
+            read(&format!("models/seed-mlp/{version}/{file}")),
+        )
+        .unwrap();
+    }
+}
+
 /// The embedded component with default limits, compiled once per test binary (and cached on disk
 /// across binaries and runs).
 pub fn runtime() -> &'static Runtime {

@@ -4,15 +4,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use edgescore_host::Registry;
-use edgescore_tests::repo_root;
-use sha2::{Digest, Sha256};
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use edgescore_tests::{repo_root, sha256_hex};
 
 #[test]
 fn the_embedded_registry_serves_both_versions_and_picks_the_highest() {

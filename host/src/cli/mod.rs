@@ -93,8 +93,8 @@ impl ModelArgs {
             let chosen = self.choose()?;
             return Ok(ModelSet::single(chosen.name, &chosen.onnx));
         }
-        ModelSet::from_registry(
-            &self.registry()?,
+        ModelSet::from_dir(
+            self.models_dir.clone(),
             self.model_name.as_deref(),
             self.model_version,
         )

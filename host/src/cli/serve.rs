@@ -145,6 +145,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             shards,
             "listening"
         );
+        reload_on_hangup(&service);
         let timeout = Duration::from_millis(args.shutdown_timeout_ms);
         let (stop, stopping) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -168,6 +169,33 @@ pub fn run(args: ServeArgs) -> Result<()> {
         tracing::info!("stopped");
         anyhow::Ok(())
     })
+}
+
+/// SIGHUP rescans the registry, like `POST /models/reload`; the outcome is logged.
+fn reload_on_hangup(service: &std::sync::Arc<Service>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be handled here; reload with POST /models/reload");
+            return;
+        };
+        let service = std::sync::Arc::downgrade(service);
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
+                tracing::info!("SIGHUP: reloading the models");
+                // Success is logged by the reload itself.
+                if let Err(e) = service.reload().await {
+                    tracing::error!(error = %e, "SIGHUP reload failed; the models served are unchanged");
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = service;
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.

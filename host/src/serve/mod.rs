@@ -8,11 +8,14 @@
 //! - [`stats`]: the service's counters and latency histograms; [`metrics`]: per-route and
 //!   component-call metrics and their Prometheus exposition.
 //! - [`watermark`]: the service-wide watermark.
+//! - [`catalog`]: the model versions served now; [`reload`]: swapping a new version in.
 
+mod catalog;
 mod drift;
 mod jobs;
 mod metrics;
 mod models;
+mod reload;
 mod routes;
 pub mod shard;
 mod stats;
@@ -23,13 +26,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use edgescore_core::{EngineConfig, Rules};
+use edgescore_core::EngineConfig;
+use tokio::sync::RwLock;
 
 use crate::guest::ScoringEngine;
 use crate::runtime::Runtime;
+use catalog::Catalog;
+pub use catalog::ModelLabel;
 pub use drift::DriftConfig;
 pub use jobs::JobsConfig;
-pub use models::{ModelSet, Predictor, ServedModel};
+pub use models::{ModelSet, ModelSource, Predictor, ServedModel};
+pub use reload::{ReloadError, ReloadOutcome};
 use shard::Shard;
 pub use shard::ShardConfig;
 use stats::Counters;
@@ -49,23 +56,14 @@ pub struct ServiceConfig {
     pub jobs: JobsConfig,
 }
 
-/// The model being served, as `/stats` reports it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ModelLabel {
-    pub name: String,
-    pub version: Option<u32>,
-    pub sha256: String,
-    pub input_width: u32,
-}
-
 /// The running service: shards, watermark and counters, shared by every request handler.
 pub struct Service {
     config: ServiceConfig,
-    rules: Rules,
-    model: ModelLabel,
-    models: ModelSet,
-    /// One per served version, in `models.versions` order.
-    predictors: Vec<Arc<Predictor>>,
+    runtime: Runtime,
+    /// Ingest holds it for reading while it judges and queues a request; a reload takes it for
+    /// writing to queue its swap on every shard at one point of the ingest order.
+    catalog: RwLock<Arc<Catalog>>,
+    reloading: tokio::sync::Mutex<()>,
     jobs: Arc<jobs::Jobs>,
     shards: Vec<Shard>,
     watermark: Arc<Watermark>,
@@ -81,26 +79,19 @@ impl Service {
         models: ModelSet,
         config: ServiceConfig,
     ) -> Result<Arc<Service>> {
-        let active = models.active().clone();
-        let onnx = &active.onnx[..];
         anyhow::ensure!(config.shards >= 1, "shards: must be at least 1");
+        let catalog = Catalog::build(runtime, models, config.engine, config.shards, None)?;
+        let active = catalog.active();
         let watermark = Arc::new(Watermark::default());
-        let drift = drift::Drift::new(
-            config.drift,
-            active.version_label(),
-            active.feature_names.clone(),
-            active.baseline_mean.clone(),
-        );
-        let counters = Arc::new(Counters::new(routes::ROUTES, drift));
+        let counters = Arc::new(Counters::new(routes::ROUTES, catalog.drift(config.drift)));
         let mut shards = Vec::with_capacity(config.shards);
-        let mut info = None;
         for index in 0..config.shards {
-            let mut engine = ScoringEngine::new(runtime, onnx, config.engine)
+            let engine = ScoringEngine::new(runtime, &active.onnx, config.engine)
                 .with_context(|| format!("starting shard {index}"))?;
-            info.get_or_insert(engine.model_info()?);
             let shard = Shard::spawn(
                 index,
                 engine,
+                active.version_label(),
                 watermark.clone(),
                 counters.clone(),
                 config.shard,
@@ -108,28 +99,13 @@ impl Service {
             .context("starting a shard thread")?;
             shards.push(shard);
         }
-        let info = info.expect("at least one shard");
         let queues: Vec<_> = shards.iter().map(|s| s.queue.clone()).collect();
         let ingest_waiting = move || queues.iter().any(|q| q.capacity() < q.max_capacity());
         let jobs = jobs::Jobs::start(config.jobs, ingest_waiting);
-        let predictors = models
-            .versions
-            .iter()
-            .map(|m| Predictor::new(runtime, m.clone(), config.shards).map(Arc::new))
-            .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(Service {
-            rules: Rules {
-                config: config.engine,
-                width: info.input_width as usize,
-            },
-            model: ModelLabel {
-                name: active.name.clone(),
-                version: active.version,
-                sha256: info.sha256,
-                input_width: info.input_width,
-            },
-            models,
-            predictors,
+            runtime: runtime.clone(),
+            catalog: RwLock::new(Arc::new(catalog)),
+            reloading: tokio::sync::Mutex::default(),
             jobs,
             config,
             shards,
@@ -137,6 +113,11 @@ impl Service {
             counters,
             started: Instant::now(),
         }))
+    }
+
+    /// The versions served now.
+    async fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().await.clone()
     }
 
     pub fn router(self: &Arc<Self>) -> axum::Router {

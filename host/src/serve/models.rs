@@ -1,6 +1,7 @@
 //! The model versions a service serves: the active one (ingest scores with it) and every version
 //! of the same model in the registry, each with a few scorer instances for `/predict`.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +14,7 @@ use crate::registry::Registry;
 use crate::runtime::Runtime;
 
 /// A model version the service can score with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServedModel {
     pub name: String,
     /// The registry version; none for a bare ONNX file.
@@ -33,16 +34,63 @@ impl ServedModel {
     }
 }
 
+/// Where the served versions come from, for a reload to scan again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSource {
+    /// A registry folder (or the one built in) and the model's name; `version` pins the active
+    /// version, else the highest is active.
+    Registry {
+        dir: Option<PathBuf>,
+        name: String,
+        version: Option<u32>,
+    },
+    /// One bare ONNX file: nothing to rescan.
+    File,
+}
+
 /// The versions served and which one is active.
 #[derive(Debug, Clone)]
 pub struct ModelSet {
     pub versions: Vec<ServedModel>,
     pub active: usize,
-    /// Registry entries that were reported and skipped (bad sha256, unreadable manifest).
+    /// Registry entries that were reported and skipped (bad sha256, unreadable manifest, a model
+    /// the component cannot load).
     pub skipped: Vec<String>,
+    pub source: ModelSource,
 }
 
 impl ModelSet {
+    /// Every version of the chosen model in the registry read from `dir` (the built-in one when
+    /// none); `version` (or the highest) is active.
+    pub fn from_dir(
+        dir: Option<PathBuf>,
+        name: Option<&str>,
+        version: Option<u32>,
+    ) -> Result<Self> {
+        let registry = match &dir {
+            Some(dir) => Registry::scan(dir)?,
+            None => Registry::embedded(),
+        };
+        let mut set = ModelSet::from_registry(&registry, name, version)?;
+        if let ModelSource::Registry { dir: source, .. } = &mut set.source {
+            *source = dir;
+        }
+        Ok(set)
+    }
+
+    /// Scans the source again (blocking: it reads files).
+    pub fn rescan(&self) -> Result<ModelSet> {
+        match &self.source {
+            ModelSource::Registry { dir, name, version } => {
+                ModelSet::from_dir(dir.clone(), Some(name), *version)
+            }
+            ModelSource::File => anyhow::bail!(
+                "reload: the service runs one ONNX file (--model); a reload needs a registry \
+                 (--models-dir)"
+            ),
+        }
+    }
+
     /// Every version of the chosen model in the registry; `version` (or the highest) is active.
     pub fn from_registry(
         registry: &Registry,
@@ -71,6 +119,11 @@ impl ModelSet {
             versions,
             active,
             skipped: registry.problems.clone(),
+            source: ModelSource::Registry {
+                dir: None,
+                name,
+                version,
+            },
         })
     }
 
@@ -86,6 +139,7 @@ impl ModelSet {
             }],
             active: 0,
             skipped: Vec::new(),
+            source: ModelSource::File,
         }
     }
 

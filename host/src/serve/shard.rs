@@ -6,6 +6,11 @@
 //! Nothing accepted is lost when the guest fails: the shard keeps a log of what it recorded since
 //! its last checkpoint (engine snapshot); after a trap or deadline it rebuilds the instance from
 //! the checkpoint and replays the log, and only the requests in the failed call get an error.
+//!
+//! A hot reload reaches the shard as two commands: `Prepare` loads the new model into the instance
+//! (tract's load and optimization, while the old model keeps serving), `Swap` switches to it in
+//! queue order — every ingest queued before it is scored by the old model, every one after by the
+//! new — and costs no load. The switch is logged, so a rebuild replays it in the same place.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::stats::Counters;
 use super::watermark::Watermark;
-use crate::guest::{CallError, GuestEvent, ScoringEngine, guest_event};
+use crate::guest::{CallError, GuestEvent, LoadedModel, ScoringEngine, guest_event};
 
 /// How a shard batches and checkpoints.
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +68,16 @@ pub enum Command {
     Stats {
         reply: Reply<EngineStats>,
     },
+    /// Loads a model to swap in later (replacing one prepared before and not swapped in).
+    Prepare {
+        onnx: Arc<[u8]>,
+        reply: Reply<()>,
+    },
+    /// Scores with the prepared model from now on; `version` labels its events in `/stats`.
+    Swap {
+        version: String,
+        reply: Reply<()>,
+    },
     Stop,
 }
 
@@ -92,9 +107,11 @@ struct ShardStatus {
 }
 
 impl Shard {
+    /// `version`: the label of the engine's model, under which its events are counted.
     pub fn spawn(
         index: usize,
         engine: ScoringEngine,
+        version: String,
         watermark: Arc<Watermark>,
         counters: Arc<Counters>,
         config: ShardConfig,
@@ -115,6 +132,9 @@ impl Shard {
             state_events: 0,
             last_checkpoint: Instant::now(),
             needs_rebuild: false,
+            prepared: None,
+            checkpoint_version: version.clone(),
+            version,
         };
         let thread = std::thread::Builder::new()
             .name(format!("shard-{index}"))
@@ -159,6 +179,7 @@ impl Shard {
 enum LogEntry {
     Advance(f64),
     Ingest { events: Vec<GuestEvent>, now: f64 },
+    Swap { onnx: Arc<[u8]>, version: String },
 }
 
 struct Worker {
@@ -179,6 +200,11 @@ struct Worker {
     state_events: u64,
     last_checkpoint: Instant,
     needs_rebuild: bool,
+    /// A model loaded by `Prepare`, waiting for its `Swap`.
+    prepared: Option<LoadedModel>,
+    /// The label of the model scoring now, and of the one at the last checkpoint.
+    version: String,
+    checkpoint_version: String,
 }
 
 /// Checkpoints copy the whole state out of the guest, so they wait until the log is worth it.
@@ -308,6 +334,7 @@ impl Worker {
             .filter_map(|(e, rejected)| (!rejected).then_some(e))
             .collect();
         Counters::count(&self.counters.events_processed, accepted.len() as u64);
+        self.counters.scored(&self.version, accepted.len() as u64);
         let rows: Vec<f32> = accepted
             .iter()
             .flat_map(|e| e.features.iter().copied())
@@ -346,8 +373,36 @@ impl Worker {
             Command::Stats { reply } => {
                 let _ = reply.send(self.guarded(|engine| engine.stats()));
             }
+            Command::Prepare { onnx, reply } => {
+                if let Some(old) = self.prepared.take() {
+                    self.engine.discard_model(old);
+                }
+                let loaded = self.guarded(|engine| engine.load_model(onnx));
+                let _ = reply.send(loaded.map(|model| self.prepared = Some(model)));
+            }
+            Command::Swap { version, reply } => {
+                let _ = reply.send(self.swap(version));
+            }
             Command::Ingest { .. } | Command::Stop => {}
         }
+    }
+
+    /// Switches to the prepared model (loading it again only if the instance was rebuilt since).
+    fn swap(&mut self, version: String) -> Result<(), ShardError> {
+        let Some(model) = self.prepared.take() else {
+            return Err(ShardError {
+                shard: self.index,
+                error: CallError::Trap("swap: no model was prepared".into()),
+            });
+        };
+        self.guarded(|engine| engine.replace_model(model))?;
+        tracing::debug!(shard = self.index, version, "model swapped in");
+        self.log.push(LogEntry::Swap {
+            onnx: self.engine.model().clone(),
+            version: version.clone(),
+        });
+        self.version = version;
+        Ok(())
     }
 
     /// One call on the engine; a guest failure marks the instance for a rebuild.
@@ -371,12 +426,18 @@ impl Worker {
     /// A new instance from the last checkpoint, then the log replayed on it.
     fn rebuild(&mut self) -> Result<(), ShardError> {
         let started = Instant::now();
+        self.version = self.checkpoint_version.clone();
         let result = self.engine.rebuild().and_then(|()| {
             for entry in &self.log {
                 match entry {
                     LogEntry::Advance(w) => self.engine.advance(*w)?,
                     LogEntry::Ingest { events, now } => {
                         self.engine.ingest_guest_events(events, *now)?;
+                    }
+                    LogEntry::Swap { onnx, version } => {
+                        let model = self.engine.load_model(onnx.clone())?;
+                        self.engine.replace_model(model)?;
+                        self.version = version.clone();
                     }
                 }
             }
@@ -428,6 +489,7 @@ impl Worker {
             Ok(stats) => {
                 self.log.clear();
                 self.log_events = 0;
+                self.checkpoint_version = self.version.clone();
                 self.state_events = stats.events_in_windows;
                 self.last_checkpoint = Instant::now();
                 self.status.checkpoints.fetch_add(1, Ordering::Relaxed);
@@ -448,6 +510,9 @@ fn fail(command: Command, e: &ShardError) {
         Command::Ingest { reply, .. } => drop(reply.send(Err(e.clone()))),
         Command::Median { reply, .. } => drop(reply.send(Err(e.clone()))),
         Command::Stats { reply } => drop(reply.send(Err(e.clone()))),
+        Command::Prepare { reply, .. } | Command::Swap { reply, .. } => {
+            drop(reply.send(Err(e.clone())))
+        }
         Command::Stop => {}
     }
 }

@@ -1,5 +1,6 @@
 //! The service's own counters: what `/stats` reports beside the shards' gauges.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub struct Counters {
     pub failed: AtomicU64,
     /// Requests being handled now (a gauge).
     pub in_flight: AtomicU64,
+    /// Events scored and recorded, by the model version that scored them.
+    scored_by_version: Mutex<BTreeMap<String, u64>>,
     rejected: [AtomicU64; RejectionReason::ALL.len()],
 }
 
@@ -38,6 +41,7 @@ impl Counters {
             overloaded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            scored_by_version: Mutex::default(),
             rejected: Default::default(),
         }
     }
@@ -59,6 +63,31 @@ impl Counters {
         RejectionReason::ALL
             .iter()
             .map(|&r| (r, Self::get(&self.rejected[r as usize])))
+    }
+
+    /// Counts events recorded with `version`'s scores.
+    pub fn scored(&self, version: &str, events: u64) {
+        if events == 0 {
+            return;
+        }
+        let mut by_version = self
+            .scored_by_version
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match by_version.get_mut(version) {
+            Some(n) => *n += events,
+            None => {
+                by_version.insert(version.to_owned(), events);
+            }
+        }
+    }
+
+    /// Events scored and recorded, by model version.
+    pub fn scored_by_version(&self) -> BTreeMap<String, u64> {
+        self.scored_by_version
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Feeds scored rows to the drift detector.

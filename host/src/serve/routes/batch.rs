@@ -21,7 +21,8 @@ pub async fn submit_batch(
     Query(query): Query<HashMap<String, String>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let (predictor, rows) = match instances(&service, &query, body) {
+    let catalog = service.catalog().await;
+    let (predictor, rows) = match instances(&service, &catalog, &query, body) {
         Ok(parsed) => parsed,
         Err(response) => return *response,
     };

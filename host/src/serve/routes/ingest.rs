@@ -56,6 +56,9 @@ async fn ingest_body(service: &Service, body: &[u8]) -> Response {
         }
     };
     let now = unix_now();
+    // Held until every part is queued: a reload's swap lands before or after this request on
+    // every shard, never between its parts.
+    let catalog = service.catalog.read().await;
 
     // Judge the whole batch here, in order, against the service watermark: lateness then follows
     // batch order even across shards. The shards judge again (concurrent requests may have moved
@@ -76,7 +79,7 @@ async fn ingest_body(service: &Service, body: &[u8]) -> Response {
             }),
         }
     }
-    let (checked, _) = service
+    let (checked, _) = catalog
         .rules
         .check_batch(&events, now, service.watermark.get());
     for mut r in checked.rejections {
@@ -119,6 +122,7 @@ async fn ingest_body(service: &Service, body: &[u8]) -> Response {
         });
         waiting.push((shard, answer, part.positions));
     }
+    drop(catalog);
     // Collected in a task of its own, so that the watermark is raised once every part is recorded
     // even if the client goes away meanwhile.
     let watermark = service.watermark.clone();

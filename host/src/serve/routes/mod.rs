@@ -35,6 +35,7 @@ pub const ROUTES: &[&str] = &[
     "/batch",
     "/batch/{job_id}",
     "/models",
+    "/models/reload",
     "/drift",
     "/metrics",
     "/health",
@@ -51,6 +52,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/batch", post(batch::submit_batch))
         .route("/batch/{job_id}", get(batch::batch_status))
         .route("/models", get(models::models))
+        .route("/models/reload", post(models::reload))
         .route("/drift", get(models::drift))
         .route("/metrics", get(stats::metrics))
         .route("/health", get(health::health))

@@ -1,5 +1,6 @@
-//! `GET /models` (the versions served, which one is active, what the registry skipped) and
-//! `GET /drift` (the active model's feature drift).
+//! `GET /models` (the versions served, which one is active, what the registry skipped),
+//! `POST /models/reload` (rescan and swap, see `serve::reload`) and `GET /drift` (the active
+//! model's feature drift).
 
 use std::sync::Arc;
 
@@ -21,24 +22,24 @@ struct ModelsBody {
 }
 
 pub async fn models(State(service): State<Arc<Service>>) -> Response {
-    let models = service
-        .predictors
-        .iter()
-        .enumerate()
-        .map(|(i, p)| ModelEntry {
-            name: p.model.name.clone(),
-            version: p.model.version,
-            input_width: p.info.input_width,
-            feature_names: p.model.feature_names.clone(),
-            sha256: p.info.sha256.clone(),
-            active: i == service.models.active,
-        })
-        .collect();
+    let catalog = service.catalog().await;
     Json(ModelsBody {
-        models,
-        skipped: service.models.skipped.clone(),
+        models: catalog.entries(),
+        skipped: catalog.models.skipped.clone(),
     })
     .into_response()
+}
+
+/// `POST /models/reload`: 200 with what is served now; 409 when the registry has nothing
+/// servable (the service keeps its models); 500 when a shard could not switch.
+pub async fn reload(State(service): State<Arc<Service>>) -> Response {
+    match service.reload().await {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(e) => error(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e.to_string(),
+        ),
+    }
 }
 
 /// `GET /drift`: the active model's rolling feature means against its baseline.

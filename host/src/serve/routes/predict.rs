@@ -15,27 +15,28 @@ use edgescore_core::api::{self, Features, PredictResponse};
 
 use super::{body_error, error};
 use crate::serve::Service;
+use crate::serve::catalog::Catalog;
 use crate::serve::models::Predictor;
 use crate::serve::stats::Counters;
 
 /// The predictor a request asked for: `?version=N`, or the active version.
-fn choose(service: &Service, query: &HashMap<String, String>) -> Result<Arc<Predictor>, String> {
+fn choose(catalog: &Catalog, query: &HashMap<String, String>) -> Result<Arc<Predictor>, String> {
     let Some(asked) = query.get("version") else {
-        return Ok(service.predictors[service.models.active].clone());
+        return Ok(catalog.active_predictor().clone());
     };
-    let found = service.predictors.iter().find(|p| {
+    let found = catalog.predictors.iter().find(|p| {
         p.model.version_label() == *asked
             || p.model.version.is_some_and(|v| format!("v{v}") == *asked)
     });
     found.cloned().ok_or_else(|| {
-        let known: Vec<String> = service
+        let known: Vec<String> = catalog
             .predictors
             .iter()
             .map(|p| p.model.version_label())
             .collect();
         format!(
             "version: {} has no version {asked:?} (served: {})",
-            service.model.name,
+            catalog.label.name,
             known.join(", ")
         )
     })
@@ -44,12 +45,13 @@ fn choose(service: &Service, query: &HashMap<String, String>) -> Result<Arc<Pred
 /// The version asked for and its parsed instances, or the error answer.
 pub(super) fn instances(
     service: &Service,
+    catalog: &Catalog,
     query: &HashMap<String, String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(Arc<Predictor>, Vec<f32>), Box<Response>> {
     let body = body.map_err(|r| Box::new(body_error(r, service.config.max_body_bytes)))?;
     let predictor =
-        choose(service, query).map_err(|m| Box::new(error(StatusCode::NOT_FOUND, m)))?;
+        choose(catalog, query).map_err(|m| Box::new(error(StatusCode::NOT_FOUND, m)))?;
     let features = Features {
         names: &predictor.model.feature_names,
         width: predictor.info.input_width as usize,
@@ -69,11 +71,12 @@ pub async fn predict(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let (predictor, rows) = match instances(&service, &query, body) {
+    let catalog = service.catalog().await;
+    let (predictor, rows) = match instances(&service, &catalog, &query, body) {
         Ok(parsed) => parsed,
         Err(response) => return *response,
     };
-    if Arc::ptr_eq(&predictor, &service.predictors[service.models.active]) {
+    if Arc::ptr_eq(&predictor, catalog.active_predictor()) {
         service.counters.observe_features(&rows);
     }
     let scoring = predictor.clone();

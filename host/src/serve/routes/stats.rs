@@ -35,6 +35,8 @@ struct StatsBody {
     window_seconds: f64,
     max_clock_skew_seconds: f64,
     model: ModelLabel,
+    /// Events scored and recorded, by the version that scored them (a reload adds a version).
+    events_by_model_version: BTreeMap<String, u64>,
     model_calls: u64,
     shards: usize,
     requests_in_flight: u64,
@@ -73,6 +75,7 @@ pub async fn stats(State(service): State<Arc<Service>>) -> Response {
         }
     }
     let c = &service.counters;
+    let catalog = service.catalog().await;
     let ingest = c.metrics.route("/ingest").unwrap_or_default();
     let latency = ingest.latency_seconds;
     let rejected: Vec<_> = c.rejected().collect();
@@ -94,7 +97,8 @@ pub async fn stats(State(service): State<Arc<Service>>) -> Response {
         watermark: service.watermark.get(),
         window_seconds: service.config.engine.window_seconds,
         max_clock_skew_seconds: service.config.engine.max_clock_skew_seconds,
-        model: service.model.clone(),
+        model: catalog.label.clone(),
+        events_by_model_version: c.scored_by_version(),
         model_calls: gauges.iter().map(|s| s.model_calls).sum(),
         shards: service.shards.len(),
         requests_in_flight: Counters::get(&c.in_flight),
@@ -131,6 +135,10 @@ pub async fn metrics(State(service): State<Arc<Service>>) -> Response {
         ("edgescore_failed_requests_total", &c.failed),
     ] {
         m.set_counter(name, Vec::new(), Counters::get(counter));
+    }
+    for (version, n) in c.scored_by_version() {
+        let labels = vec![metrics::Label::new("model_version", version)];
+        m.set_counter("edgescore_events_scored_total", labels, n);
     }
     for (reason, n) in c.rejected() {
         let labels = vec![metrics::Label::new("reason", reason.as_str())];
