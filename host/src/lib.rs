@@ -3,6 +3,7 @@
 //! wraps it as a stateless [`Scorer`] and a stateful [`ScoringEngine`]. The `edgescore` binary
 //! (src/main.rs, src/cli/) is built on it.
 
+pub mod app;
 pub mod bindings;
 pub mod cache;
 mod convert;

@@ -195,3 +195,51 @@ impl Drop for NativeServer {
         }
     }
 }
+
+/// The Spin app under the wasmtime harness (`edgescore serve-app`) on 127.0.0.1 and a free port,
+/// with a key-value store of its own; until dropped.
+pub struct AppServer {
+    pub client: Client,
+    pub app: Arc<edgescore_host::app::App>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl AppServer {
+    /// `reuse`: requests per instance (Spin: 128; 1 = a fresh instance for every request).
+    pub async fn start(reuse: usize) -> AppServer {
+        use edgescore_host::app::{App, AppConfig, EMBEDDED_APP};
+        let config = AppConfig {
+            store: "default".into(),
+            env: Vec::new(),
+            reuse,
+            limits: edgescore_host::GuestLimits::default(),
+        };
+        let app = App::new(EMBEDDED_APP, config).expect("the app compiles and links");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = app.clone();
+        tokio::spawn(async move {
+            serving
+                .serve(listener, async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        AppServer {
+            client: Client::new(&base),
+            app,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

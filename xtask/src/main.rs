@@ -116,11 +116,13 @@ fn ensure_lint_tools() -> Result<()> {
 pub(crate) fn build_component() -> Result<()> {
     ensure_wasm_target()?;
     step(
-        "building the scoring component (wasm32-wasip2)",
+        "building the scoring component and the Spin app (wasm32-wasip2)",
         cargo().args([
             "build",
             "--package",
             "edgescore-scoring",
+            "--package",
+            "edgescore-http",
             "--target",
             WASM_TARGET,
             "--profile",
@@ -214,11 +216,13 @@ fn test() -> Result<()> {
         host_env(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"])),
     )?;
     step(
-        "clippy (component, wasm32-wasip2)",
+        "clippy (components, wasm32-wasip2)",
         cargo().args([
             "clippy",
             "--package",
             "edgescore-scoring",
+            "--package",
+            "edgescore-http",
             "--target",
             WASM_TARGET,
             "--",

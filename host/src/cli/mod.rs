@@ -7,6 +7,7 @@ mod logging;
 mod replay;
 mod score;
 mod serve;
+mod serve_app;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +31,8 @@ pub struct Cli {
 enum Command {
     /// Serve the HTTP API (ingest, medians, stats, health) on sharded component instances.
     Serve(serve::ServeArgs),
+    /// Serve the Spin app (components/http) with wasmtime, state in an in-process key-value store.
+    ServeApp(serve_app::ServeAppArgs),
     /// Score feature rows: JSON lines of `[f, ...]` or `{"features": [...]}` → `{"score": s}` lines.
     Score(score::ScoreArgs),
     /// Ingest an events file through the engine and print each user's median and the stats.
@@ -45,6 +48,7 @@ enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::ServeApp(args) => serve_app::run(args),
         Command::Score(args) => score::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Inspect(args) => inspect::run(args),

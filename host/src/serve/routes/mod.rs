@@ -20,7 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use edgescore_core::api::ErrorBody;
+use edgescore_core::api::{self, ErrorBody};
 
 use super::Service;
 use super::shard::ShardError;
@@ -114,14 +114,14 @@ async fn log_request(
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
     error(
         StatusCode::NOT_FOUND,
-        format!("path: no route for {method} {}", uri.path()),
+        api::no_route(method.as_str(), uri.path()),
     )
 }
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
     error(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("method: {method} is not allowed on {}", uri.path()),
+        api::method_not_allowed(method.as_str(), uri.path()),
     )
 }
 
@@ -142,10 +142,7 @@ pub(super) fn overloaded(service: &Service, shard: usize) -> Response {
 pub(super) fn body_error(rejection: BytesRejection, limit: usize) -> Response {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        error(
-            status,
-            format!("body: larger than the limit of {limit} bytes"),
-        )
+        error(status, api::body_too_large(limit))
     } else {
         error(status, format!("body: could not be read: {rejection}"))
     }

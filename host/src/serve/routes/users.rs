@@ -7,8 +7,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use edgescore_core::MAX_USER_ID_BYTES;
-use edgescore_core::api::MedianResponse;
+use edgescore_core::api::{self, MedianResponse};
 use tokio::sync::oneshot;
 
 use super::{error, overloaded, shard_failed};
@@ -24,14 +23,8 @@ pub async fn median(
         Ok(Path(id)) => id,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("user_id: {e}")),
     };
-    if user_id.is_empty() || user_id.len() > MAX_USER_ID_BYTES {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "user_id: must be 1 to {MAX_USER_ID_BYTES} bytes, got {}",
-                user_id.len()
-            ),
-        );
+    if let Err(message) = api::check_user_id(&user_id) {
+        return error(StatusCode::BAD_REQUEST, message);
     }
     Counters::count(&service.counters.median_requests, 1);
     let shard = service.shard_of(&user_id);

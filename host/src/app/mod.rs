@@ -1,0 +1,301 @@
+//! `edgescore serve-app`: the Spin app (`components/http`, a WASIp3 `wasi:http/handler@0.3.0`
+//! component) served the way Spin serves it — wasmtime-wasi-http's p3 implementation, an
+//! instance reused for up to 128 requests, state in `wasi:keyvalue@0.2.0-draft2` ([`keyvalue`],
+//! an in-process store shared by every instance). The test harness of the Spin app, and a way to
+//! run it without Spin.
+//!
+//! The guest gets what Spin grants it and nothing more: no files, no sockets, no outgoing HTTP,
+//! the environment variables of its `spin.toml` `environment`, the key-value store named there;
+//! memory and time per request are bounded.
+
+pub mod keyvalue;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum::body::{Body, Bytes};
+use axum::http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
+use wasmtime_wasi_http::{Error as HttpError, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::GuestLimits;
+use keyvalue::{KeyValue, KeyValueView};
+
+/// The Spin app component built with this host, embedded in the binary.
+pub static EMBEDDED_APP: &[u8] = include_bytes!(env!("EDGESCORE_EMBEDDED_APP"));
+
+/// How the app is run.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The key-value store the app may open (`key_value_stores` in `spin.toml`).
+    pub store: String,
+    /// Environment variables granted to the guest (`environment` in `spin.toml`).
+    pub env: Vec<(String, String)>,
+    /// Requests an instance serves before it is dropped (Spin 4: 128); 1 = a fresh instance each.
+    pub reuse: usize,
+    pub limits: GuestLimits,
+}
+
+/// What one instance's store holds.
+struct AppState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: NoOutgoingHttp,
+    kv: KeyValue,
+    limits: StoreLimits,
+}
+
+/// The app is granted no outgoing HTTP: every request it sends is denied.
+struct NoOutgoingHttp;
+
+type OutgoingResponse = (
+    axum::http::Response<wasmtime_wasi_http::WasiBody>,
+    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+);
+
+impl WasiHttpHooks for NoOutgoingHttp {
+    fn send_request(
+        &mut self,
+        _request: axum::http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = Result<OutgoingResponse, HttpError>> + Send> {
+        Box::new(async { Err(HttpError::HttpRequestDenied) })
+    }
+}
+
+impl WasiView for AppState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for AppState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+struct Instance {
+    store: Store<AppState>,
+    service: Service,
+    served: usize,
+}
+
+/// The compiled app, its idle instances and the shared key-value store.
+pub struct App {
+    engine: Engine,
+    pre: ServicePre<AppState>,
+    kv: KeyValue,
+    config: AppConfig,
+    idle: Mutex<Vec<Instance>>,
+    instances_started: AtomicU64,
+    stop_ticker: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Epoch granularity of the per-request deadline.
+const TICK: Duration = Duration::from_millis(10);
+
+impl App {
+    /// Compiles the component (cached on disk like the scoring component) and links it.
+    pub fn new(component: &[u8], config: AppConfig) -> Result<Arc<App>> {
+        let mut wasm = Config::new();
+        wasm.wasm_component_model_async(true)
+            .epoch_interruption(true);
+        let engine = Engine::new(&wasm)?;
+        let component: Component =
+            crate::cache::load_or_compile(&engine, component, &crate::cache::default_dir())
+                .context("compiling the app component")?;
+        let mut linker = Linker::<AppState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+        keyvalue::add_to_linker(&mut linker, |s: &mut AppState| KeyValueView {
+            kv: &s.kv,
+            table: &mut s.table,
+        })?;
+        let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
+        let stop_ticker = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let weak = engine.weak();
+        let stop = stop_ticker.clone();
+        std::thread::Builder::new()
+            .name("edgescore-app-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(Arc::new(App {
+            engine,
+            pre,
+            kv: KeyValue::new(vec![config.store.clone()]),
+            config,
+            idle: Mutex::new(Vec::new()),
+            instances_started: AtomicU64::new(0),
+            stop_ticker,
+        }))
+    }
+
+    /// The key-value store the instances share.
+    pub fn key_value(&self) -> &KeyValue {
+        &self.kv
+    }
+
+    /// Instances started so far (each a cold start: nothing loaded, no model).
+    pub fn instances_started(&self) -> u64 {
+        self.instances_started.load(Ordering::Relaxed)
+    }
+
+    /// Drops the idle instances: the next requests start cold.
+    pub fn drop_idle(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Epoch ticks of the per-request deadline (one whole tick more).
+    fn deadline_ticks(&self) -> u64 {
+        (self.config.limits.call_timeout.as_millis() / TICK.as_millis() + 2) as u64
+    }
+
+    async fn instance(&self) -> Result<Instance> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        if let Some(instance) = idle {
+            return Ok(instance);
+        }
+        let mut wasi = WasiCtx::builder();
+        for (k, v) in &self.config.env {
+            wasi.env(k, v);
+        }
+        let state = AppState {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            hooks: NoOutgoingHttp,
+            kv: self.kv.clone(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.config.limits.memory_bytes)
+                .instances(16)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(self.deadline_ticks());
+        let service = self.pre.instantiate_async(&mut store).await?;
+        self.instances_started.fetch_add(1, Ordering::Relaxed);
+        Ok(Instance {
+            store,
+            service,
+            served: 0,
+        })
+    }
+
+    /// One request through one instance, under the per-request deadline.
+    pub async fn handle(&self, request: Request<Bytes>) -> Result<Response<Bytes>> {
+        let mut instance = self.instance().await?;
+        instance.store.set_epoch_deadline(self.deadline_ticks());
+        let request = request.map(|b| {
+            http_body_util::Full::new(b).map_err(|e: std::convert::Infallible| -> HttpError { match e {} })
+        });
+        let (request, io) =
+            wasmtime_wasi_http::p3::Request::from_http(&mut instance.store.data_mut().hooks, request);
+        let Instance { store, service, .. } = &mut instance;
+        let response = store
+            .run_concurrent(async move |store| {
+                let (response, ()) = tokio::try_join!(
+                    async {
+                        let response = match service.handle(store, request).await? {
+                            Ok(response) => response,
+                            Err(code) => anyhow::bail!("the app failed the request: {code:?}"),
+                        };
+                        let response =
+                            store.with(|store| response.into_http(store, async { Ok(()) }))?;
+                        let (parts, body) = response.into_parts();
+                        let body = body.collect().await.context("the response body")?;
+                        Ok(Response::from_parts(parts, body.to_bytes()))
+                    },
+                    async { io.await.context("the request body") }
+                )?;
+                anyhow::Ok(response)
+            })
+            .await;
+        let response = match response {
+            Ok(Ok(response)) => response,
+            // A trap, a deadline or a failed request: the instance is not reused.
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(e.into()),
+        };
+        instance.served += 1;
+        if instance.served < self.config.reuse {
+            self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
+        }
+        Ok(response)
+    }
+
+    /// Every path goes to the app, as Spin's `route = "/..."`.
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        let app = self.clone();
+        axum::Router::new().fallback(move |request: Request<Body>| {
+            let app = app.clone();
+            async move { app.answer(request).await }
+        })
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(
+        self: &Arc<Self>,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    async fn answer(&self, request: Request<Body>) -> Response<Body> {
+        let started = Instant::now();
+        let (parts, body) = request.into_parts();
+        let answer = match body.collect().await {
+            Ok(body) => self
+                .handle(Request::from_parts(parts, body.to_bytes()))
+                .await
+                .map(|r| r.map(Body::from)),
+            Err(e) => Err(anyhow::anyhow!("reading the request body: {e}")),
+        };
+        match answer {
+            Ok(response) => {
+                tracing::debug!(status = response.status().as_u16(), latency_ms = started.elapsed().as_secs_f64() * 1e3, "app request");
+                response
+            }
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "the app failed");
+                let body = serde_json::json!({"error": format!("app: {e:#}")}).to_string();
+                let mut response = Response::new(Body::from(body));
+                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                response
+            }
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,99 @@
+//! The Spin app (`components/http`) under the wasmtime harness: the same HTTP contract suite as
+//! the native service, unchanged, then what only the app has to prove — state that lives in the
+//! key-value store, not in an instance.
+
+use edgescore_tests::contract;
+use edgescore_tests::http::AppServer;
+
+/// Spin's reuse: an instance serves up to 128 requests.
+async fn app() -> AppServer {
+    AppServer::start(128).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_contract() {
+    contract::seed_contract(&app().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_ready() {
+    contract::health_and_ready(&app().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_bad_bodies() {
+    contract::refuses_bad_bodies(&app().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_bad_events_alone() {
+    contract::rejects_bad_events_alone(&app().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_follow_the_reference() {
+    contract::windows_follow_the_reference(&app().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_lose_nothing() {
+    contract::concurrent_clients_lose_nothing(&app().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predict_scores_without_touching_windows() {
+    contract::predict_scores_without_touching_windows(&app().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_lists_the_registry() {
+    contract::models_lists_the_registry(&app().await.client).await;
+}
+
+/// Every request in a fresh instance: nothing survives in an instance, so the windows, the
+/// watermark and the counters can only come from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_lives_in_the_store_not_the_instance() {
+    let server = AppServer::start(1).await;
+    contract::seed_contract(&server.client).await;
+    contract::windows_follow_the_reference(&server.client).await;
+    assert!(server.app.instances_started() > 30, "a fresh instance per request");
+}
+
+/// Twelve clients on the same three users, every request in a fresh instance: every write is a
+/// compare-and-swap race on a hot key, and still every accepted event is in its window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_users_from_many_instances_lose_nothing() {
+    use serde_json::{Value, json};
+    let server = AppServer::start(1).await;
+    let mut clients = Vec::new();
+    for k in 0..12 {
+        let c = server.client.clone();
+        clients.push(tokio::spawn(async move {
+            let mut accepted = 0;
+            for r in 0..15 {
+                let events: Vec<Value> = (0..6)
+                    .map(|i| json!({"user_id": format!("hot-{}", (k + r + i) % 3), "timestamp": contract::now(), "features": [0.1 * i as f32, 0.5, 0.9]}))
+                    .collect();
+                let a = c.post_json("/ingest", &json!({"events": events})).await;
+                assert_eq!(a.status, 200, "{}", a.body);
+                accepted += a.body["processed"].as_u64().unwrap();
+            }
+            accepted
+        }));
+    }
+    let mut total = 0;
+    for c in clients {
+        total += c.await.unwrap();
+    }
+    assert_eq!(total, 12 * 15 * 6);
+    let mut in_windows = 0;
+    for u in 0..3 {
+        let m = server.client.get(&format!("/users/hot-{u}/median")).await;
+        in_windows += m.body["count"].as_u64().unwrap();
+    }
+    assert_eq!(in_windows, total);
+    let s = server.client.get("/stats").await.body;
+    assert_eq!(s["events_processed"].as_u64(), Some(total));
+    assert_eq!(s["ingest_requests"], 12 * 15);
+}
