@@ -30,7 +30,6 @@ fn main() {
     std::fs::write(&out, embed::embedded_models(&root.join("models"))).unwrap();
 }
 
-
 /// Points `env` at a built component for `include_bytes!`, or stops the build saying how to get it.
 fn embed_component(root: &std::path::Path, override_var: &str, file: &str, env: &str) {
     println!("cargo:rerun-if-env-changed={override_var}");

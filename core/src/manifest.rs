@@ -24,4 +24,3 @@ pub struct Manifest {
     pub sha256: String,
     pub baseline: Baseline,
 }
-

@@ -57,7 +57,10 @@ async fn state_lives_in_the_store_not_the_instance() {
     let server = AppServer::start(1).await;
     contract::seed_contract(&server.client).await;
     contract::windows_follow_the_reference(&server.client).await;
-    assert!(server.app.instances_started() > 30, "a fresh instance per request");
+    assert!(
+        server.app.instances_started() > 30,
+        "a fresh instance per request"
+    );
 }
 
 /// Twelve clients on the same three users, every request in a fresh instance: every write is a
@@ -96,4 +99,41 @@ async fn hot_users_from_many_instances_lose_nothing() {
     let s = server.client.get("/stats").await.body;
     assert_eq!(s["events_processed"].as_u64(), Some(total));
     assert_eq!(s["ingest_requests"], 12 * 15);
+}
+
+/// `spin.toml` serves what `cargo xtask build` builds, on every path, with the store and the
+/// environment the app reads, and builds it with `spin build`.
+#[test]
+fn spin_toml_describes_the_built_app() {
+    let text = String::from_utf8(edgescore_tests::read("spin.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&text).unwrap();
+    assert_eq!(manifest["spin_manifest_version"].as_integer(), Some(2));
+    let trigger = &manifest["trigger"]["http"].as_array().unwrap()[0];
+    assert_eq!(trigger["route"].as_str(), Some("/..."));
+    let name = trigger["component"].as_str().unwrap();
+    let component = &manifest["component"][name];
+    let source = component["source"].as_str().unwrap();
+    assert_eq!(source, "target/wasm32-wasip2/component/edgescore_http.wasm");
+    let built = edgescore_tests::repo_root().join(source);
+    let embedded = edgescore_host::app::EMBEDDED_APP;
+    assert_eq!(
+        std::fs::read(&built).unwrap(),
+        embedded,
+        "{source} is the app the tests ran"
+    );
+    let stores: Vec<&str> = component["key_value_stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let env = component["environment"].as_table().unwrap();
+    let store = env["EDGESCORE_KV_STORE"].as_str().unwrap();
+    assert!(stores.contains(&store), "{store} in {stores:?}");
+    assert_eq!(env["EDGESCORE_WINDOW_SECONDS"].as_str(), Some("300"));
+    let build = component["build"]["command"].as_str().unwrap();
+    assert!(
+        build.contains("--package edgescore-http --target wasm32-wasip2 --profile component"),
+        "{build}"
+    );
 }

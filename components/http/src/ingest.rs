@@ -137,7 +137,10 @@ pub async fn ingest(request: Request) -> Answer {
         Some(w) if processed > 0 => state::raise_watermark(&bucket, w),
         _ => Ok(()),
     };
-    if let Some(e) = failure.or(raised.err().map(|e| e.0)).or(counted.err().map(|e| e.0)) {
+    if let Some(e) = failure
+        .or(raised.err().map(|e| e.0))
+        .or(counted.err().map(|e| e.0))
+    {
         not_recorded.sort_unstable();
         return json(
             500,

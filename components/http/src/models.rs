@@ -121,7 +121,13 @@ pub fn list() -> Answer {
         models: Vec<Entry<'a>>,
         skipped: [String; 0],
     }
-    json(200, &Body { models, skipped: [] })
+    json(
+        200,
+        &Body {
+            models,
+            skipped: [],
+        },
+    )
 }
 
 /// `POST /predict`: scores only, no state touched; `?version=` picks a version.

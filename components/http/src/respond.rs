@@ -13,10 +13,7 @@ pub fn json(status: u16, body: &impl Serialize) -> Answer {
     match serde_json::to_vec(body) {
         Ok(bytes) => {
             let mut headers = HeaderMap::new();
-            headers.insert(
-                "content-type",
-                HeaderValue::from_static("application/json"),
-            );
+            headers.insert("content-type", HeaderValue::from_static("application/json"));
             (status, headers, FullBody::new(bytes.into()))
         }
         Err(e) => error(500, format!("response: could not be encoded: {e}")),

@@ -20,10 +20,13 @@ mod bindings {
 
 use bindings::wasi::keyvalue::{atomics, batch, store};
 
-/// Every store the host grants, by name; each a sorted map of keys to values.
+/// One store: keys in order, to their values.
+type Entries = BTreeMap<String, Vec<u8>>;
+
+/// Every store the host grants, by name.
 #[derive(Clone, Default)]
 pub struct KeyValue {
-    stores: Arc<Mutex<HashMap<String, BTreeMap<String, Vec<u8>>>>>,
+    stores: Arc<Mutex<HashMap<String, Entries>>>,
     /// The only store names a guest may open.
     granted: Arc<Vec<String>>,
 }
@@ -36,7 +39,7 @@ impl KeyValue {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, BTreeMap<String, Vec<u8>>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entries>> {
         self.stores.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -137,9 +140,17 @@ impl store::HostBucket for KeyValueView<'_> {
         Ok(())
     }
 
-    fn exists(&mut self, bucket: Resource<BucketHandle>, key: String) -> Result<bool, store::Error> {
+    fn exists(
+        &mut self,
+        bucket: Resource<BucketHandle>,
+        key: String,
+    ) -> Result<bool, store::Error> {
         let name = self.bucket(&bucket)?;
-        Ok(self.kv.lock().get(&name).is_some_and(|s| s.contains_key(&key)))
+        Ok(self
+            .kv
+            .lock()
+            .get(&name)
+            .is_some_and(|s| s.contains_key(&key)))
     }
 
     /// Keys in order, a page at a time; the cursor is the last key of the page.
@@ -182,7 +193,11 @@ impl atomics::Host for KeyValueView<'_> {
     ) -> Result<i64, store::Error> {
         let name = self.bucket(&bucket)?;
         let mut stores = self.kv.lock();
-        let value = stores.entry(name).or_default().entry(key.clone()).or_default();
+        let value = stores
+            .entry(name)
+            .or_default()
+            .entry(key.clone())
+            .or_default();
         let current = match value.len() {
             0 => 0,
             8 => i64::from_le_bytes(value[..].try_into().expect("8 bytes")),
@@ -193,11 +208,7 @@ impl atomics::Host for KeyValueView<'_> {
         Ok(next)
     }
 
-    fn swap(
-        &mut self,
-        cas: Resource<CasHandle>,
-        value: Vec<u8>,
-    ) -> Result<(), atomics::CasError> {
+    fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> Result<(), atomics::CasError> {
         let handle = self
             .table
             .delete(cas)

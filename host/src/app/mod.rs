@@ -22,7 +22,9 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
-use wasmtime_wasi_http::{Error as HttpError, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{
+    Error as HttpError, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
 use crate::GuestLimits;
 use keyvalue::{KeyValue, KeyValueView};
@@ -211,10 +213,13 @@ impl App {
         let mut instance = self.instance().await?;
         instance.store.set_epoch_deadline(self.deadline_ticks());
         let request = request.map(|b| {
-            http_body_util::Full::new(b).map_err(|e: std::convert::Infallible| -> HttpError { match e {} })
+            http_body_util::Full::new(b)
+                .map_err(|e: std::convert::Infallible| -> HttpError { match e {} })
         });
-        let (request, io) =
-            wasmtime_wasi_http::p3::Request::from_http(&mut instance.store.data_mut().hooks, request);
+        let (request, io) = wasmtime_wasi_http::p3::Request::from_http(
+            &mut instance.store.data_mut().hooks,
+            request,
+        );
         let Instance { store, service, .. } = &mut instance;
         let response = store
             .run_concurrent(async move |store| {
@@ -243,7 +248,10 @@ impl App {
         };
         instance.served += 1;
         if instance.served < self.config.reuse {
-            self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(instance);
         }
         Ok(response)
     }
@@ -280,7 +288,11 @@ impl App {
         };
         match answer {
             Ok(response) => {
-                tracing::debug!(status = response.status().as_u16(), latency_ms = started.elapsed().as_secs_f64() * 1e3, "app request");
+                tracing::debug!(
+                    status = response.status().as_u16(),
+                    latency_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "app request"
+                );
                 response
             }
             Err(e) => {

@@ -1,6 +1,7 @@
 //! The subcommands of `edgescore`, one module each.
 
 mod bench;
+mod bench_app;
 mod inspect;
 mod loadgen;
 mod logging;
@@ -43,6 +44,8 @@ enum Command {
     Loadgen(loadgen::LoadgenArgs),
     /// Scoring throughput in the component vs the same core natively, as a table.
     Bench(bench::BenchArgs),
+    /// The Spin app's cold and warm request latency and its stored bytes per event, as a table.
+    BenchApp(bench_app::BenchAppArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Replay(args) => replay::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchApp(args) => bench_app::run(args),
         Command::Loadgen(args) => loadgen::run(args),
     }
 }
