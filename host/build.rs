@@ -22,7 +22,7 @@ fn main() {
     embed_component(
         &root,
         "EDGESCORE_APP_WASM",
-        "edgescore_http.wasm",
+        "edgescore_app.wasm",
         "EDGESCORE_EMBEDDED_APP",
     );
 

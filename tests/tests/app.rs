@@ -101,8 +101,9 @@ async fn hot_users_from_many_instances_lose_nothing() {
     assert_eq!(s["ingest_requests"], 12 * 15);
 }
 
-/// `spin.toml` serves what `cargo xtask build` builds, on every path, with the store and the
-/// environment the app reads, and builds it with `spin build`.
+/// `spin.toml` serves what `cargo xtask build` builds, on every path, composed with the scoring
+/// component every host embeds, with the store and the environment the app reads, and builds
+/// both with `spin build`.
 #[test]
 fn spin_toml_describes_the_built_app() {
     let text = String::from_utf8(edgescore_tests::read("spin.toml")).unwrap();
@@ -114,12 +115,18 @@ fn spin_toml_describes_the_built_app() {
     let component = &manifest["component"][name];
     let source = component["source"].as_str().unwrap();
     assert_eq!(source, "target/wasm32-wasip2/component/edgescore_http.wasm");
-    let built = edgescore_tests::repo_root().join(source);
-    let embedded = edgescore_host::app::EMBEDDED_APP;
-    assert_eq!(
-        std::fs::read(&built).unwrap(),
-        embedded,
-        "{source} is the app the tests ran"
+    assert!(
+        edgescore_tests::repo_root().join(source).exists(),
+        "{source} is built"
+    );
+    // The scoring component Spin plugs in is the one every host embeds (and the tests ran).
+    let dependency = component["dependencies"]["edgescore:scoring@0.1.0"]["path"]
+        .as_str()
+        .unwrap();
+    let built = std::fs::read(edgescore_tests::repo_root().join(dependency)).unwrap();
+    assert!(
+        built == edgescore_host::EMBEDDED_COMPONENT,
+        "{dependency} is the scoring component"
     );
     let stores: Vec<&str> = component["key_value_stores"]
         .as_array()
@@ -133,7 +140,9 @@ fn spin_toml_describes_the_built_app() {
     assert_eq!(env["EDGESCORE_WINDOW_SECONDS"].as_str(), Some("300"));
     let build = component["build"]["command"].as_str().unwrap();
     assert!(
-        build.contains("--package edgescore-http --target wasm32-wasip2 --profile component"),
+        build.contains(
+            "--package edgescore-scoring --package edgescore-http --target wasm32-wasip2"
+        ),
         "{build}"
     );
 }

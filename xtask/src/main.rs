@@ -6,10 +6,12 @@
 //! - `cargo xtask test`: installs what the tests need (the wasm32-wasip2 target, a Python venv
 //!   with models/requirements.txt), builds the component, then fmt, clippy and every test,
 //!   including the jco test in Node.js (skipped, saying so, where Node.js is missing).
-//! - `cargo xtask build`: the component and the release host only.
+//! - `cargo xtask build`: the components (scoring, the Spin app and the two composed) and the
+//!   release host only.
 //! - `cargo xtask bench-http [SECONDS]`: the HTTP benchmark (see `bench_http.rs`).
 
 mod bench_http;
+mod compose;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -135,7 +137,12 @@ pub(crate) fn build_component() -> Result<()> {
         component_path().display(),
         size as f64 / (1 << 20) as f64
     );
-    Ok(())
+    let dir = component_path().with_file_name("");
+    compose::compose(
+        &component_path(),
+        &dir.join("edgescore_http.wasm"),
+        &dir.join("edgescore_app.wasm"),
+    )
 }
 
 fn build_host_release() -> Result<()> {

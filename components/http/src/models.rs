@@ -1,10 +1,13 @@
 //! The models the app serves: the repository's registry embedded in the component, every version
-//! of its model; the highest version is active. Each is loaded (tract parses and optimizes it)
-//! on first use and cached for the instance's life; no model is loaded until a request needs one.
+//! of its model; the highest version is active. Each is loaded on first use and cached for the
+//! instance's life; no model is loaded until a request needs one.
+//!
+//! Scoring is the scoring component's: the app imports its `scorer` interface (the
+//! `scoring-client` world of `wit/scoring.wit`), and composition — Spin's component
+//! dependencies, or `wac` for one file — plugs the scoring component in.
 
 use std::cell::OnceCell;
 
-use edgescore_core::Model;
 use edgescore_core::api::{self, Features, PredictResponse};
 use edgescore_core::manifest::Manifest;
 use serde::Serialize;
@@ -15,6 +18,41 @@ use crate::respond::{Answer, error, json};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_models.rs"));
+}
+
+mod bindings {
+    spin_sdk::wit_bindgen::generate!({
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        world: "scoring-client",
+        path: "../../wit",
+    });
+}
+
+use bindings::edgescore::scoring::scorer;
+use bindings::edgescore::scoring::types::{ModelError, ScoreError};
+
+/// A model loaded in the scoring component.
+pub struct Model {
+    model: scorer::Model,
+    width: usize,
+}
+
+impl Model {
+    pub fn input_width(&self) -> usize {
+        self.width
+    }
+
+    /// One score per row of `rows × width` features, in one call.
+    pub fn score(&self, rows: &[f32]) -> Result<Vec<f32>, String> {
+        self.model.score(rows).map_err(|e| match e {
+            ScoreError::EmptyBatch => "empty batch".to_string(),
+            ScoreError::WrongWidth(w) => {
+                format!("{} values are not rows of {}", w.len, w.width)
+            }
+            ScoreError::NonFinite(row) => format!("row {row} holds a NaN or infinite value"),
+            ScoreError::Inference(m) => format!("inference: {m}"),
+        })
+    }
 }
 
 pub struct Version {
@@ -32,15 +70,21 @@ impl Version {
     pub fn model(&self) -> Result<&Model, String> {
         self.model
             .get_or_init(|| {
-                let model = Model::load(self.onnx).map_err(|e| e.to_string())?;
-                if model.info().sha256 != self.manifest.sha256.to_ascii_lowercase() {
+                let model = scorer::Model::load(self.onnx).map_err(|e| match e {
+                    ModelError::Invalid(m) => format!("not a model tract can load: {m}"),
+                    ModelError::UnsupportedSignature(m) => format!("unsupported signature: {m}"),
+                })?;
+                let info = model.info();
+                if info.sha256 != self.manifest.sha256.to_ascii_lowercase() {
                     return Err(format!(
                         "model.onnx has sha256 {}, the manifest says {}",
-                        model.info().sha256,
-                        self.manifest.sha256
+                        info.sha256, self.manifest.sha256
                     ));
                 }
-                Ok(model)
+                Ok(Model {
+                    model,
+                    width: info.input_width as usize,
+                })
             })
             .as_ref()
             .map_err(|e| {
