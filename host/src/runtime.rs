@@ -100,7 +100,7 @@ impl Runtime {
         let pre = ScoringPre::new(linker.instantiate_pre(&component)?)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+        spawn_epoch_ticker(engine.clone(), EPOCH_TICK, ticker_stop.clone());
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -150,15 +150,15 @@ impl Runtime {
     }
 }
 
-/// Advances the engine's epoch every tick until the runtime is dropped.
-fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+/// Advances the engine's epoch every `tick` until `stop` is set or the engine is dropped.
+pub(crate) fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) {
     let weak = engine.weak();
     drop(engine);
     std::thread::Builder::new()
         .name("edgescore-epoch".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
+                std::thread::sleep(tick);
                 match weak.upgrade() {
                     Some(engine) => engine.increment_epoch(),
                     None => break,

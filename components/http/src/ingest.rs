@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use edgescore_core::api::{self, ParsedEvent};
+use edgescore_core::api;
 use edgescore_core::{Rejection, Rules};
 use serde::Serialize;
 use spin_sdk::http::Request;
@@ -66,22 +66,7 @@ pub async fn ingest(request: Request) -> Answer {
         Err(e) => return error(503, e.0),
     };
 
-    let mut rejections = Vec::new();
-    let mut events = Vec::with_capacity(parsed.len());
-    let mut positions = Vec::with_capacity(parsed.len());
-    for (index, p) in parsed.into_iter().enumerate() {
-        match p {
-            ParsedEvent::Event(e) => {
-                events.push(e);
-                positions.push(index as u32);
-            }
-            ParsedEvent::Invalid(reason, message) => rejections.push(Rejection {
-                index: index as u32,
-                reason,
-                message,
-            }),
-        }
-    }
+    let (events, positions, mut rejections) = api::split_parsed(parsed);
     let rules = Rules {
         config: engine,
         width: model.input_width(),

@@ -11,13 +11,35 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::event::{Event, RejectionReason};
+use crate::event::{Event, Rejection, RejectionReason};
 
 /// One element of the `events` array: an event to judge, or why it cannot be one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParsedEvent {
     Event(Event),
     Invalid(RejectionReason, String),
+}
+
+/// A parsed batch split for judging: the well-formed events, their positions in the batch, and
+/// the malformed ones already rejected (by position).
+pub fn split_parsed(parsed: Vec<ParsedEvent>) -> (Vec<Event>, Vec<u32>, Vec<Rejection>) {
+    let mut events = Vec::with_capacity(parsed.len());
+    let mut positions = Vec::with_capacity(parsed.len());
+    let mut rejections = Vec::new();
+    for (index, p) in parsed.into_iter().enumerate() {
+        match p {
+            ParsedEvent::Event(e) => {
+                events.push(e);
+                positions.push(index as u32);
+            }
+            ParsedEvent::Invalid(reason, message) => rejections.push(Rejection {
+                index: index as u32,
+                reason,
+                message,
+            }),
+        }
+    }
+    (events, positions, rejections)
 }
 
 /// Why a whole body is refused; nothing of it is accepted.

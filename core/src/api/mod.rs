@@ -8,7 +8,7 @@ mod predict;
 mod responses;
 
 pub use errors::{body_too_large, check_user_id, method_not_allowed, no_route};
-pub use ingest::{IngestParseError, ParsedEvent, parse_ingest};
+pub use ingest::{IngestParseError, ParsedEvent, parse_ingest, split_parsed};
 pub use predict::{Features, PredictParseError, PredictResponse, parse_predict};
 pub use responses::{
     ErrorBody, IngestResponse, MedianResponse, RejectedEvent, StatusBody, ingest_response,

@@ -132,19 +132,7 @@ impl App {
         })?;
         let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
         let stop_ticker = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let weak = engine.weak();
-        let stop = stop_ticker.clone();
-        std::thread::Builder::new()
-            .name("edgescore-app-epoch".into())
-            .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
-                }
-            })?;
+        crate::runtime::spawn_epoch_ticker(engine.clone(), TICK, stop_ticker.clone());
         Ok(Arc::new(App {
             engine,
             pre,

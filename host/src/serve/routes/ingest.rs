@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use edgescore_core::api::{self, ParsedEvent};
-use edgescore_core::{Event, Rejection};
+use edgescore_core::Event;
+use edgescore_core::api;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -63,22 +63,7 @@ async fn ingest_body(service: &Service, body: &[u8]) -> Response {
     // Judge the whole batch here, in order, against the service watermark: lateness then follows
     // batch order even across shards. The shards judge again (concurrent requests may have moved
     // the watermark since) and theirs is the final word.
-    let mut rejections: Vec<Rejection> = Vec::new();
-    let mut events = Vec::with_capacity(parsed.len());
-    let mut positions = Vec::with_capacity(parsed.len());
-    for (index, p) in parsed.into_iter().enumerate() {
-        match p {
-            ParsedEvent::Event(e) => {
-                events.push(e);
-                positions.push(index as u32);
-            }
-            ParsedEvent::Invalid(reason, message) => rejections.push(Rejection {
-                index: index as u32,
-                reason,
-                message,
-            }),
-        }
-    }
+    let (events, positions, mut rejections) = api::split_parsed(parsed);
     let (checked, _) = catalog
         .rules
         .check_batch(&events, now, service.watermark.get());
