@@ -207,11 +207,17 @@ pub struct AppServer {
 impl AppServer {
     /// `reuse`: requests per instance (Spin: 128; 1 = a fresh instance for every request).
     pub async fn start(reuse: usize) -> AppServer {
+        AppServer::start_with(reuse, 64).await
+    }
+
+    /// … and at most `max_instances` alive at once.
+    pub async fn start_with(reuse: usize, max_instances: usize) -> AppServer {
         use edgescore_host::app::{App, AppConfig, EMBEDDED_APP};
         let config = AppConfig {
             store: "default".into(),
             env: Vec::new(),
             reuse,
+            max_instances,
             limits: edgescore_host::GuestLimits::default(),
         };
         let app = App::new(EMBEDDED_APP, config).expect("the app compiles and links");

@@ -146,3 +146,31 @@ fn spin_toml_describes_the_built_app() {
         "{build}"
     );
 }
+
+/// Instances are bounded: 16 concurrent clients on an app allowed 2 instances all get their
+/// answers, from no more than 2 instances ever started (each serves many requests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_are_bounded_and_requests_wait_for_one() {
+    let server = AppServer::start_with(128, 2).await;
+    let mut clients = Vec::new();
+    for k in 0..16 {
+        let c = server.client.clone();
+        clients.push(tokio::spawn(async move {
+            for r in 0..5 {
+                let body = serde_json::json!({"events": [{"user_id": format!("b-{k}"), "timestamp": contract::now(), "features": [0.1, 0.2, r as f32 / 10.0]}]});
+                let a = c.post_json("/ingest", &body).await;
+                assert_eq!((a.status, &a.body["processed"]), (200, &serde_json::json!(1)));
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    assert!(
+        server.app.instances_started() <= 2,
+        "{}",
+        server.app.instances_started()
+    );
+    let s = server.client.get("/stats").await.body;
+    assert_eq!(s["events_processed"], 80);
+}

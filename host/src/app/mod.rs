@@ -41,6 +41,9 @@ pub struct AppConfig {
     pub env: Vec<(String, String)>,
     /// Requests an instance serves before it is dropped (Spin 4: 128); 1 = a fresh instance each.
     pub reuse: usize,
+    /// Instances alive at once, at most: requests beyond wait for one to be free (each instance
+    /// holds its own memories, so this bounds what the app may use in all).
+    pub max_instances: usize,
     pub limits: GuestLimits,
 }
 
@@ -105,6 +108,8 @@ pub struct App {
     kv: KeyValue,
     config: AppConfig,
     idle: Mutex<Vec<Instance>>,
+    /// One permit per instance that may be alive.
+    instances: tokio::sync::Semaphore,
     instances_started: AtomicU64,
     stop_ticker: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -137,6 +142,7 @@ impl App {
             engine,
             pre,
             kv: KeyValue::new(vec![config.store.clone()]),
+            instances: tokio::sync::Semaphore::new(config.max_instances.max(1)),
             config,
             idle: Mutex::new(Vec::new()),
             instances_started: AtomicU64::new(0),
@@ -198,6 +204,8 @@ impl App {
 
     /// One request through one instance, under the per-request deadline.
     pub async fn handle(&self, request: Request<Bytes>) -> Result<Response<Bytes>> {
+        // Held until the instance is back in the pool or dropped.
+        let _alive = self.instances.acquire().await?;
         let mut instance = self.instance().await?;
         instance.store.set_epoch_deadline(self.deadline_ticks());
         let request = request.map(|b| {

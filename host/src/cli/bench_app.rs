@@ -31,6 +31,7 @@ fn app(reuse: usize) -> Result<std::sync::Arc<App>> {
             store: "default".into(),
             env: Vec::new(),
             reuse,
+            max_instances: 1,
             limits: GuestLimits::default(),
         },
     )

@@ -28,6 +28,9 @@ pub struct ServeAppArgs {
     /// Requests one instance serves before a fresh one replaces it (Spin: 128; 1: every request cold)
     #[arg(long, default_value_t = 128)]
     instance_reuse: usize,
+    /// Instances alive at once; requests beyond wait for a free one
+    #[arg(long, env = "EDGESCORE_MAX_INSTANCES", default_value_t = 64)]
+    max_instances: usize,
     /// The app's window, passed to it as its environment
     #[arg(long, env = "EDGESCORE_WINDOW_SECONDS", default_value_t = 300.0)]
     window_seconds: f64,
@@ -51,6 +54,7 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
         args.instance_reuse >= 1,
         "instance-reuse: must be at least 1"
     );
+    anyhow::ensure!(args.max_instances >= 1, "max-instances: must be at least 1");
     let component = match &args.component {
         Some(path) => std::fs::read(path)
             .with_context(|| format!("reading the app component {}", path.display()))?,
@@ -66,6 +70,7 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
             ),
         ],
         reuse: args.instance_reuse,
+        max_instances: args.max_instances,
         limits: GuestLimits {
             memory_bytes: args.guest_memory_mb << 20,
             call_timeout: Duration::from_millis(args.call_timeout_ms),
