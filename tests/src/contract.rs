@@ -57,6 +57,17 @@ pub async fn seed_contract(c: &Client) {
     assert_eq!(s.body["ingest_requests"], 1);
     assert_eq!(s.body["median_requests"], 1);
     assert!(s.body["avg_ingest_latency_seconds"].as_f64().unwrap() > 0.0);
+    // Ours: the ingest latency's percentiles, over the one request.
+    let latency = &s.body["ingest_latency_seconds"];
+    assert_eq!(latency["count"], 1, "{latency}");
+    let (p50, p99) = (
+        latency["p50"].as_f64().unwrap(),
+        latency["p99"].as_f64().unwrap(),
+    );
+    assert!(
+        p50 > 0.0 && p50 <= p99 && p99 <= latency["max"].as_f64().unwrap(),
+        "{latency}"
+    );
 
     let unknown = c.get("/users/nobody/median").await;
     assert_eq!(

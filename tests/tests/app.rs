@@ -174,3 +174,26 @@ async fn instances_are_bounded_and_requests_wait_for_one() {
     let s = server.client.get("/stats").await.body;
     assert_eq!(s["events_processed"], 80);
 }
+
+/// The app's `/stats` latency percentiles come from bucket counters in the store: over 40
+/// requests, as many samples as requests, ordered percentiles, an average that agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_percentiles_count_every_ingest() {
+    let server = app().await;
+    let c = &server.client;
+    for i in 0..40 {
+        let body = serde_json::json!({"events": [{"user_id": format!("p-{i}"), "timestamp": contract::now(), "features": [0.1, 0.2, 0.3]}]});
+        assert_eq!(c.post_json("/ingest", &body).await.status, 200);
+    }
+    let s = c.get("/stats").await.body;
+    let l = &s["ingest_latency_seconds"];
+    assert_eq!(l["count"], 40, "{l}");
+    assert_eq!(s["ingest_requests"], 40);
+    let q = |k: &str| l[k].as_f64().unwrap();
+    assert!(
+        q("p50") <= q("p95") && q("p95") <= q("p99") && q("p99") <= q("max"),
+        "{l}"
+    );
+    assert!(q("avg") > 0.0 && q("avg") <= q("max"), "{l}");
+    assert_eq!(s["avg_ingest_latency_seconds"].as_f64(), Some(q("avg")));
+}

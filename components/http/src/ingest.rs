@@ -151,7 +151,14 @@ fn count(
 ) -> state::Result<()> {
     state::count(bucket, "ingest_requests", 1)?;
     state::count(bucket, "events_processed", i64::from(processed))?;
-    state::count(bucket, "ingest_latency_us", elapsed.as_micros() as i64)?;
+    let micros = elapsed.as_micros() as u64;
+    state::count(bucket, "ingest_latency_us", micros as i64)?;
+    let latency_bucket = api::latency::bucket_of(micros);
+    state::count(
+        bucket,
+        &format!("{}{latency_bucket}", state::LATENCY_BUCKET),
+        1,
+    )?;
     let mut by_reason: BTreeMap<&str, i64> = BTreeMap::new();
     for r in rejections {
         *by_reason.entry(r.reason.as_str()).or_default() += 1;

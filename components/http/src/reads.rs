@@ -1,6 +1,7 @@
 //! `GET /users/{id}/median` and `GET /stats`, read from the store.
 
 use edgescore_core::RejectionReason;
+use edgescore_core::api::latency::{self, LatencySummary};
 use edgescore_core::api::{self, MedianResponse};
 use serde::Serialize;
 
@@ -41,6 +42,8 @@ struct StatsBody {
     median_requests: i64,
     avg_ingest_latency_seconds: f64,
     events_rejected: i64,
+    /// Seconds; percentiles to a quarter of a doubling (`core::api::latency`).
+    ingest_latency_seconds: LatencySummary,
     rejections: serde_json::Map<String, serde_json::Value>,
     users_tracked: usize,
     events_in_windows: usize,
@@ -77,19 +80,23 @@ pub fn stats() -> Answer {
             rejections.insert(reason.as_str().into(), n.into());
         }
         let watermark = state::watermark(&bucket)?;
-        let windows = state::all_windows(&bucket, watermark.map(|w| w - engine.window_seconds))?;
-        let live: Vec<_> = windows.iter().filter(|w| !w.is_empty()).collect();
+        let scan = state::scan(&bucket, watermark.map(|w| w - engine.window_seconds))?;
+        let live: Vec<_> = scan.windows.iter().filter(|w| !w.is_empty()).collect();
+        let mut buckets = Vec::with_capacity(scan.latency_buckets.len());
+        for b in scan.latency_buckets {
+            let n = get(&format!("{}{b}", state::LATENCY_BUCKET))?;
+            buckets.push((b, n.max(0) as u64));
+        }
+        let latency_sum = get("ingest_latency_us")? as f64 / 1e6;
+        let latency = latency::summarize(&buckets, latency_sum);
         let active = &models::active().manifest;
         Ok(StatsBody {
             ingest_requests: ingests,
             events_processed: get("events_processed")?,
             median_requests: get("median_requests")?,
-            avg_ingest_latency_seconds: if ingests == 0 {
-                0.0
-            } else {
-                get("ingest_latency_us")? as f64 / 1e6 / ingests as f64
-            },
+            avg_ingest_latency_seconds: latency.avg,
             events_rejected: rejected,
+            ingest_latency_seconds: latency,
             rejections,
             users_tracked: live.len(),
             events_in_windows: live.iter().map(|w| w.len()).sum(),

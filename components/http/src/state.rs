@@ -109,12 +109,30 @@ pub fn count(bucket: &Bucket, name: &str, delta: i64) -> Result<i64> {
     Ok(atomics::increment(bucket, &format!("count/{name}"), delta)?)
 }
 
-/// Every user's window as of `cutoff` (one `list-keys` page and one `get-many` at a time).
-pub fn all_windows(bucket: &Bucket, cutoff: Option<f64>) -> Result<Vec<StoredWindow>> {
+/// The ingest latency bucket counters (`core::api::latency`) are `count/<LATENCY_BUCKET><i>`.
+pub const LATENCY_BUCKET: &str = "ingest_latency_bucket/";
+
+/// What `/stats` reads by listing the keys.
+pub struct Scan {
+    /// Every user's window as of the cutoff.
+    pub windows: Vec<StoredWindow>,
+    /// The latency buckets that have a counter.
+    pub latency_buckets: Vec<u32>,
+}
+
+/// Lists every key (one `list-keys` page and one `get-many` of its users at a time).
+pub fn scan(bucket: &Bucket, cutoff: Option<f64>) -> Result<Scan> {
     let mut windows = Vec::new();
+    let mut latency_buckets = Vec::new();
+    let prefix = format!("count/{LATENCY_BUCKET}");
     let mut cursor = None;
     loop {
         let page = bucket.list_keys(cursor.as_deref())?;
+        latency_buckets.extend(
+            page.keys
+                .iter()
+                .filter_map(|k| k.strip_prefix(&prefix)?.parse::<u32>().ok()),
+        );
         let users: Vec<String> = page
             .keys
             .into_iter()
@@ -131,7 +149,12 @@ pub fn all_windows(bucket: &Bucket, cutoff: Option<f64>) -> Result<Vec<StoredWin
         }
         match page.cursor {
             Some(next) => cursor = Some(next),
-            None => return Ok(windows),
+            None => {
+                return Ok(Scan {
+                    windows,
+                    latency_buckets,
+                });
+            }
         }
     }
 }

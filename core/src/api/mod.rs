@@ -4,6 +4,7 @@
 
 mod errors;
 mod ingest;
+pub mod latency;
 mod predict;
 mod responses;
 

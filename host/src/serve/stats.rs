@@ -116,16 +116,8 @@ impl Default for Latency {
     }
 }
 
-/// Seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct LatencySummary {
-    pub count: u64,
-    pub avg: f64,
-    pub p50: f64,
-    pub p95: f64,
-    pub p99: f64,
-    pub max: f64,
-}
+/// Seconds; the same shape the Spin app's `/stats` gives.
+pub use edgescore_core::api::latency::LatencySummary;
 
 impl Latency {
     pub fn record(&self, elapsed: Duration) {
