@@ -160,11 +160,6 @@ impl App {
         self.instances_started.load(Ordering::Relaxed)
     }
 
-    /// Drops the idle instances: the next requests start cold.
-    pub fn drop_idle(&self) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-
     /// Epoch ticks of the per-request deadline (one whole tick more).
     fn deadline_ticks(&self) -> u64 {
         (self.config.limits.call_timeout.as_millis() / TICK.as_millis() + 2) as u64
