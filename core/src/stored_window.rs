@@ -50,8 +50,13 @@ impl StoredWindow {
         Ok(StoredWindow { events })
     }
 
+    /// What [`StoredWindow::encode`] writes, in bytes.
+    pub fn encoded_len(&self) -> usize {
+        1 + self.events.len() * EVENT_BYTES
+    }
+
     pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(1 + self.events.len() * EVENT_BYTES);
+        let mut bytes = Vec::with_capacity(self.encoded_len());
         bytes.push(STORED_WINDOW_FORMAT);
         for (t, s) in &self.events {
             bytes.extend_from_slice(&t.to_le_bytes());
@@ -113,6 +118,7 @@ mod tests {
         w.insert([(10.5, 0.25), (3.0, -1.0)]);
         let bytes = w.encode();
         assert_eq!(bytes.len(), 1 + 2 * 12);
+        assert_eq!(w.encoded_len(), bytes.len());
         assert_eq!(StoredWindow::decode(&bytes), Ok(w));
         assert_eq!(StoredWindow::decode(&[]), Err(StoredWindowError::Empty));
         assert_eq!(

@@ -109,7 +109,7 @@ pub fn stats() -> Answer {
                 sha256: &active.sha256,
                 input_width: active.input_width,
             },
-            stored_window_bytes: live.iter().map(|w| w.encode().len()).sum(),
+            stored_window_bytes: live.iter().map(|w| w.encoded_len()).sum(),
         })
     });
     match read {
