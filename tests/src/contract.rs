@@ -1,10 +1,10 @@
-//! The HTTP contract of `shared/spec/http-api.md` as a test suite over a base URL: every host that
+//! The HTTP contract of `docs/http-api.md` as a test suite over a base URL: every host that
 //! serves the API (the native service, the Spin app under the wasmtime harness) runs these same
 //! functions against a fresh instance of itself serving the seed model v2.
 
 use std::collections::HashMap;
 
-use edgescore_core::Model;
+use edgescore_engine::Model;
 use serde_json::{Value, json};
 
 use crate::http::Client;
@@ -157,6 +157,76 @@ pub async fn refuses_bad_bodies(c: &Client) {
     assert_eq!(s.body["events_processed"], 0);
 }
 
+/// A POST body must be JSON: another content type is 415 before anything is read or recorded (a
+/// web page cannot post a form or text here cross-site); a missing content type is read as JSON.
+pub async fn refuses_bodies_that_are_not_json(c: &Client) {
+    let body = json!({"events": [event("ct", now(), [0.1, 0.2, 0.3])]}).to_string();
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let r = c.post_as("/ingest", Some(content_type), body.clone()).await;
+        assert_eq!(r.status, 415, "{content_type}: {}", r.body);
+        assert!(r.error().starts_with("content-type:"), "{}", r.body);
+        let r = c
+            .post_as("/predict", Some(content_type), r#"{"instances":[[1,2,3]]}"#)
+            .await;
+        assert_eq!(r.status, 415, "{content_type}: {}", r.body);
+    }
+    assert_eq!(c.get("/users/ct/median").await.body["count"], 0);
+    for content_type in [
+        Some("application/json; charset=utf-8"),
+        Some("application/vnd.edgescore+json"),
+        None,
+    ] {
+        let r = c.post_as("/ingest", content_type, body.clone()).await;
+        assert_eq!(r.status, 200, "{content_type:?}: {}", r.body);
+    }
+    assert_eq!(c.get("/users/ct/median").await.body["count"], 3);
+}
+
+/// With an API token, every route but the probes needs it: 401 with a JSON error and
+/// `WWW-Authenticate` without it or with another (nothing of such a request is done), 200 with
+/// it. `c` has no token; `token` is the service's.
+pub async fn requires_the_api_token(c: &Client, token: &str) {
+    let body = json!({"events": [event("tok", now(), [0.1, 0.2, 0.3])]});
+    let wrong = c.with_token(&format!("{token}x"));
+    for client in [c, &wrong] {
+        for r in [
+            client.post_json("/ingest", &body).await,
+            client.get("/users/tok/median").await,
+            client.get("/stats").await,
+            client.get("/models").await,
+            client
+                .post_json("/predict", &json!({"instances": [[1, 2, 3]]}))
+                .await,
+            // The token is checked before the content type.
+            client.post_as("/ingest", Some("text/plain"), "x").await,
+        ] {
+            assert_eq!(r.status, 401, "{}", r.body);
+            assert!(r.error().starts_with("authorization:"), "{}", r.body);
+            assert_eq!(
+                r.www_authenticate.as_deref(),
+                Some(r#"Bearer realm="edgescore""#)
+            );
+        }
+    }
+    for probe in ["/health", "/ready"] {
+        assert_eq!(c.get(probe).await.status, 200, "{probe}");
+    }
+    let c = c.with_token(token);
+    assert_eq!(c.get("/users/tok/median").await.body["count"], 0);
+    let r = c.post_json("/ingest", &body).await;
+    assert_eq!(
+        (r.status, &r.body["processed"]),
+        (200, &json!(1)),
+        "{}",
+        r.body
+    );
+    assert_eq!(c.get("/stats").await.body["events_processed"], 1);
+}
+
 /// Each bad event is rejected alone, with its reason and a sentence naming the field; `/stats`
 /// counts rejections by reason.
 pub async fn rejects_bad_events_alone(c: &Client) {
@@ -239,6 +309,58 @@ pub async fn rejects_bad_events_alone(c: &Client) {
     assert!(r.error().starts_with("method:"));
 }
 
+/// A client whose clock runs fast — an event 50 s ahead, within the 60 s skew — is accepted and
+/// its event kept, but the watermark does not pass the host's clock, so nobody else's window
+/// loses an event; the clock, not the client, moves the windows.
+pub async fn a_fast_clock_expires_nobody(c: &Client) {
+    let t = now();
+    let features = |i: usize| [0.05 * i as f32, 0.5, 0.25];
+    // Ten events near the window's start (they expire once the clock passes t + 1.9) and ten
+    // recent ones.
+    let victim: Vec<Value> = (0..10)
+        .map(|i| event("victim", t - 299.0 + i as f64 * 0.1, features(i)))
+        .chain((0..10).map(|i| event("victim", t - 10.0 + i as f64, features(i + 10))))
+        .collect();
+    let r = c.post_json("/ingest", &json!({ "events": victim })).await;
+    assert_eq!(r.body["processed"], 20, "{}", r.body);
+    let before = c.get("/users/victim/median").await.body;
+    assert_eq!(before["count"], 20);
+
+    let r = c
+        .post_json(
+            "/ingest",
+            &json!({"events": [event("fast-clock", t + 50.0, [0.9, 0.1, 0.4])]}),
+        )
+        .await;
+    assert_eq!(r.body["processed"], 1, "{}", r.body);
+    let watermark = c.get("/stats").await.body["watermark"].as_f64().unwrap();
+    assert!(
+        watermark <= now(),
+        "the watermark {watermark} passed the clock"
+    );
+    assert_eq!(
+        c.get("/users/victim/median").await.body,
+        before,
+        "a fast clock expired another user's events"
+    );
+    assert_eq!(c.get("/users/fast-clock/median").await.body["count"], 1);
+
+    // Once the clock passes t + 1.9, the next event raises the watermark past it and the ten
+    // oldest events (at or before t - 298.1) leave the window.
+    while now() <= t + 2.0 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = c
+        .post_json(
+            "/ingest",
+            &json!({"events": [event("clock", now(), [0.1, 0.1, 0.1])]}),
+        )
+        .await;
+    assert_eq!(r.body["processed"], 1, "{}", r.body);
+    assert_eq!(c.get("/users/victim/median").await.body["count"], 10);
+    assert_eq!(c.get("/users/fast-clock/median").await.body["count"], 1);
+}
+
 /// The spec's window rules, computed naively.
 struct Reference {
     window: f64,
@@ -247,15 +369,17 @@ struct Reference {
 }
 
 impl Reference {
-    /// Accepts or rejects (as `late`) each event in order; returns the rejected positions.
-    fn ingest(&mut self, batch: &[(String, f64, [f32; 3])], model: &Model) -> Vec<u64> {
+    /// Accepts or rejects (as `late`) each event in order at clock `now`; returns the rejected
+    /// positions.
+    fn ingest(&mut self, batch: &[(String, f64, [f32; 3])], model: &Model, now: f64) -> Vec<u64> {
         let mut rejected = Vec::new();
         for (i, (user, t, features)) in batch.iter().enumerate() {
             if self.watermark.is_some_and(|w| *t <= w - self.window) {
                 rejected.push(i as u64);
                 continue;
             }
-            self.watermark = Some(self.watermark.map_or(*t, |w| w.max(*t)));
+            let t_or_now = t.min(now);
+            self.watermark = Some(self.watermark.map_or(t_or_now, |w| w.max(t_or_now)));
             let score = model.score(features).unwrap()[0];
             self.scores
                 .entry(user.clone())
@@ -309,7 +433,7 @@ pub async fn windows_follow_the_reference(c: &Client) {
                 (user, t, [rng() as f32, rng() as f32, rng() as f32])
             })
             .collect();
-        let expected_rejected = reference.ingest(&batch, &model);
+        let expected_rejected = reference.ingest(&batch, &model, now());
         let body =
             json!({"events": batch.iter().map(|(u, t, f)| event(u, *t, *f)).collect::<Vec<_>>()});
         let r = c.post_json("/ingest", &body).await;

@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use edgescore_core::EngineConfig;
-use edgescore_host::serve::{
-    self, DriftConfig, JobsConfig, ModelSet, Service, ServiceConfig, ShardConfig,
-};
-use edgescore_host::{Registry, Runtime};
+use edgescore_app_harness::AppConfig;
+use edgescore_registry::Registry;
+use edgescore_runtime::Runtime;
+use edgescore_serve::{self as serve, ModelSet, Service, ServiceConfig};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -16,6 +15,7 @@ use tokio::sync::oneshot;
 pub struct Answer {
     pub status: u16,
     pub retry_after: Option<String>,
+    pub www_authenticate: Option<String>,
     pub content_type: Option<String>,
     pub body: Value,
 }
@@ -33,6 +33,8 @@ impl Answer {
 pub struct Client {
     pub base: String,
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer <token>` with every request, when set.
+    token: Option<String>,
 }
 
 impl Client {
@@ -40,13 +42,29 @@ impl Client {
         Client {
             base: base.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
+            token: None,
+        }
+    }
+
+    /// The same client, sending `token` as its bearer token.
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
         }
     }
 
     pub async fn get(&self, path: &str) -> Answer {
         let response = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -56,8 +74,7 @@ impl Client {
     /// A GET whose answer is text: the status, content type and body.
     pub async fn get_text(&self, path: &str) -> (u16, String, String) {
         let response = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -76,11 +93,21 @@ impl Client {
     }
 
     pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body)
+        self.post_as(path, Some("application/json"), body).await
+    }
+
+    /// A POST with this content type (`None`: no `content-type` header at all).
+    pub async fn post_as(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        let mut request = self.request(reqwest::Method::POST, path).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request
             .send()
             .await
             .unwrap_or_else(|e| panic!("POST {path}: {e}"));
@@ -102,10 +129,12 @@ async fn answer(response: reqwest::Response) -> Answer {
             .map(str::to_string)
     };
     let (retry_after, content_type) = (header("retry-after"), header("content-type"));
+    let www_authenticate = header("www-authenticate");
     let bytes = response.bytes().await.expect("a complete body");
     Answer {
         status,
         retry_after,
+        www_authenticate,
         content_type,
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     }
@@ -114,25 +143,8 @@ async fn answer(response: reqwest::Response) -> Answer {
 /// The defaults of `edgescore serve`, with two shards so that users are always split.
 pub fn service_config() -> ServiceConfig {
     ServiceConfig {
-        engine: EngineConfig::default(),
         shards: 2,
-        shard: ShardConfig {
-            queue_depth: 1024,
-            max_merge_events: 8192,
-            checkpoint_interval: std::time::Duration::from_secs(10),
-        },
-        max_body_bytes: 8 << 20,
-        max_events: 10_000,
-        drift: DriftConfig {
-            window_events: 1000,
-            threshold: 0.2,
-        },
-        jobs: JobsConfig {
-            workers: 1,
-            queue: 64,
-            chunk: 256,
-            retention: std::time::Duration::from_secs(3600),
-        },
+        ..ServiceConfig::default()
     }
 }
 
@@ -196,11 +208,26 @@ impl Drop for NativeServer {
     }
 }
 
+/// What `edgescore serve-app` runs the app with by default: the store `default`, no environment
+/// or variables (the app's defaults), default limits.
+pub fn app_config(reuse: usize, max_instances: usize) -> AppConfig {
+    AppConfig {
+        store: "default".into(),
+        env: Vec::new(),
+        variables: Vec::new(),
+        reuse,
+        max_instances,
+        instance_wait: std::time::Duration::from_secs(30),
+        max_body_bytes: 8 << 20,
+        limits: edgescore_runtime::GuestLimits::default(),
+    }
+}
+
 /// The Spin app under the wasmtime harness (`edgescore serve-app`) on 127.0.0.1 and a free port,
 /// with a key-value store of its own; until dropped.
 pub struct AppServer {
     pub client: Client,
-    pub app: Arc<edgescore_host::app::App>,
+    pub app: Arc<edgescore_app_harness::App>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -212,14 +239,11 @@ impl AppServer {
 
     /// … and at most `max_instances` alive at once.
     pub async fn start_with(reuse: usize, max_instances: usize) -> AppServer {
-        use edgescore_host::app::{App, AppConfig, EMBEDDED_APP};
-        let config = AppConfig {
-            store: "default".into(),
-            env: Vec::new(),
-            reuse,
-            max_instances,
-            limits: edgescore_host::GuestLimits::default(),
-        };
+        AppServer::start_config(app_config(reuse, max_instances)).await
+    }
+
+    pub async fn start_config(config: AppConfig) -> AppServer {
+        use edgescore_app_harness::{App, EMBEDDED_APP};
         let app = App::new(EMBEDDED_APP, config).expect("the app compiles and links");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -1,5 +1,5 @@
 //! Shared helpers of the end-to-end tests in `tests/tests/`, and the HTTP contract suite that
-//! every host serving `shared/spec/http-api.md` must pass ([`contract`]).
+//! every host serving `docs/http-api.md` must pass ([`contract`]).
 
 pub mod contract;
 pub mod http;
@@ -7,7 +7,7 @@ pub mod http;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use edgescore_host::{ComponentSource, GuestLimits, Runtime};
+use edgescore_runtime::{ComponentSource, GuestLimits, Runtime};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -1,8 +1,9 @@
 //! The scoring component through wasmtime, against the same core run natively.
 
-use edgescore_core::{Engine, EngineConfig, Event, Model, ModelError, ScoreError, SnapshotError};
-use edgescore_host::{CallError, Scorer, ScoringEngine};
+use edgescore_engine::{Engine, Model};
+use edgescore_runtime::{CallError, Scorer, ScoringEngine};
 use edgescore_tests::{read, rows, runtime, seed_onnx};
+use edgescore_types::{EngineConfig, Event, ModelError, ScoreError, SnapshotError};
 
 const NOW: f64 = 1_700_000_000.0;
 

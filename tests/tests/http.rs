@@ -27,8 +27,30 @@ async fn refuses_bad_bodies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requires_the_api_token() {
+    let config = edgescore_serve::ServiceConfig {
+        api_token: Some("s3cret-native".into()),
+        ..service_config()
+    };
+    let server = NativeServer::start(runtime(), config).await;
+    contract::requires_the_api_token(&server.client, "s3cret-native").await;
+    // Prometheus scrapes without a token.
+    assert_eq!(server.client.get_text("/metrics").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_bodies_that_are_not_json() {
+    contract::refuses_bodies_that_are_not_json(&native().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejects_bad_events_alone() {
     contract::rejects_bad_events_alone(&native().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_clock_expires_nobody() {
+    contract::a_fast_clock_expires_nobody(&native().await.client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +71,7 @@ async fn batch_job_runs_to_done() {
 mod native_only {
     use std::time::{Duration, Instant};
 
-    use edgescore_host::GuestLimits;
+    use edgescore_runtime::GuestLimits;
     use edgescore_tests::http::{Client, NativeServer, service_config};
     use edgescore_tests::{contract::now, runtime, runtime_with};
     use serde_json::{Value, json};
@@ -117,14 +139,16 @@ mod native_only {
         }
     }
 
-    /// A call that runs past its deadline fails its request with 500 and a JSON error; the shard is
+    /// A call that runs past its budget fails its request with 500 and a JSON error; the shard is
     /// rebuilt from its checkpoint plus the events recorded after it, so nothing accepted is lost.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_trapped_shard_is_rebuilt_without_losing_events() {
-        // 50 ms is ~20x what a small call or a rebuild takes; 200,000 rows take ~0.5 s.
+        // An instruction budget (the same on every machine) small calls and a rebuild fit in
+        // easily, and 200,000 rows do not.
         let runtime = runtime_with(GuestLimits {
-            call_timeout: Duration::from_millis(50),
+            call_fuel: Some(1_000_000_000),
             memory_bytes: 2 << 30,
+            ..GuestLimits::default()
         });
         let mut config = service_config();
         config.shards = 1;
@@ -138,8 +162,12 @@ mod native_only {
         // Checkpointed (a checkpoint is due after this drain), then one more batch only in the log.
         let first = batch((0..100).map(|i| format!("a-{}", i % 10)), t - 5.0);
         assert_eq!(c.post_json("/ingest", &first).await.status, 200);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(c.get("/stats").await.body["checkpoints"], 1);
+        // The shard checkpoints right after answering: wait for it (the clock plays no part).
+        let started = Instant::now();
+        while c.get("/stats").await.body["checkpoints"] != 1 {
+            assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let second = batch((0..3).map(|_| "b".to_string()), t);
         assert_eq!(c.post_json("/ingest", &second).await.status, 200);
         let mut before = Vec::new();
@@ -175,7 +203,7 @@ mod native_only {
         let server = NativeServer::start(runtime(), service_config()).await;
         let rows = edgescore_tests::rows(64, 3, 5, 2.0);
         let mut scorer =
-            edgescore_host::Scorer::new(runtime(), &edgescore_tests::seed_onnx(2)).unwrap();
+            edgescore_runtime::Scorer::new(runtime(), &edgescore_tests::seed_onnx(2)).unwrap();
         let expected = scorer.score(&rows).unwrap();
         let instances: Vec<&[f32]> = rows.chunks(3).collect();
         let r = server
@@ -191,6 +219,43 @@ mod native_only {
             .map(|p| p.as_f64().unwrap() as f32)
             .collect();
         assert_eq!(got, expected);
+    }
+
+    /// Finished jobs are kept within a count and a size: the oldest are forgotten first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finished_batch_jobs_are_capped_oldest_first() {
+        let mut config = service_config();
+        config.jobs.max_finished = 3;
+        // Three predictions (24 bytes) fit, four do not.
+        config.jobs.max_result_bytes = 24;
+        let server = NativeServer::start(runtime(), config).await;
+        let c = &server.client;
+        let submit = |n: usize| {
+            let rows: Vec<[f32; 3]> = (0..n).map(|i| [i as f32 / 10.0, 0.5, 0.5]).collect();
+            json!({"instances": rows})
+        };
+        let mut ids = Vec::new();
+        for n in [1, 1, 1, 1] {
+            let r = c.post_json("/batch", &submit(n)).await;
+            let id = r.body["job_id"].as_str().unwrap().to_string();
+            edgescore_tests::contract::wait_for_job(c, &id).await;
+            ids.push(id);
+        }
+        let status = async |id: &str| c.get(&format!("/batch/{id}")).await.status;
+        // Four finished, three kept: the first is gone.
+        assert_eq!(status(&ids[0]).await, 404);
+        for id in &ids[1..] {
+            assert_eq!(status(id).await, 200, "{id}");
+        }
+        // A job of two predictions: four jobs (one too many) and 40 bytes; the oldest goes for
+        // the count, the next for the bytes (32 > 24), and the newest two stay (24 bytes).
+        let r = c.post_json("/batch", &submit(2)).await;
+        let big = r.body["job_id"].as_str().unwrap().to_string();
+        edgescore_tests::contract::wait_for_job(c, &big).await;
+        assert_eq!(status(&ids[1]).await, 404);
+        assert_eq!(status(&ids[2]).await, 404);
+        assert_eq!(status(&ids[3]).await, 200);
+        assert_eq!(status(&big).await, 200);
     }
 
     /// A full job queue answers 429 (nothing queued); finished jobs are forgotten after the

@@ -1,10 +1,11 @@
 //! `cargo xtask bench-http`: the HTTP benchmark of issue 3. Builds the release host and the bare
-//! axum + serde_json yardstick (`host/examples/bare_ingest.rs`), starts both, and loads each with
+//! axum + serde_json yardstick (`host/cli/examples/bare_ingest.rs`), starts both, and loads each with
 //! the same clients in the same run: our `edgescore loadgen` and, when installed, `wrk`. Prints
 //! events/s and latency per server and the ratio ours/bare (the machines are shared: compare
-//! ratios within one run, not absolute numbers across runs).
+//! ratios within one run, not absolute numbers across runs). `--baseline BINARY` adds another
+//! build of `edgescore` (e.g. the previous commit's) to every row, for before/after ratios.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use crate::{host_env, root};
 
 const BARE_PORT: u16 = 18001;
 const OURS_PORT: u16 = 18002;
+const BASELINE_PORT: u16 = 18003;
 
 struct Server(Child);
 
@@ -45,8 +47,42 @@ struct Measured {
     p99: f64,
 }
 
+/// A fresh `edgescore serve` of `binary` on `port`, logging to `log`.
+fn fresh_service(binary: &Path, port: u16, log: &Path) -> Result<Server> {
+    let server = Server(
+        host_env(&mut Command::new(binary))
+            .args(["serve", "--port", &port.to_string()])
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)?,
+            )
+            .spawn()
+            .with_context(|| format!("starting {} serve", binary.display()))?,
+    );
+    wait_healthy(port)?;
+    Ok(server)
+}
+
+/// `cargo xtask bench-http [SECONDS] [--baseline BINARY]`: with a baseline (an `edgescore`
+/// binary of another commit), every row also measures it, in the same run.
 pub fn run(args: &[String]) -> Result<()> {
-    let seconds: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let mut seconds = 10;
+    let mut baseline = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--baseline" => {
+                baseline = Some(PathBuf::from(args.next().context("--baseline BINARY")?))
+            }
+            n => {
+                seconds = n
+                    .parse()
+                    .with_context(|| format!("{n:?}: not a number of seconds"))?
+            }
+        }
+    }
     crate::build_component()?;
     crate::step(
         "building the release host and the bare yardstick",
@@ -54,7 +90,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "build",
             "--release",
             "--package",
-            "edgescore-host",
+            "edgescore",
             "--bin",
             "edgescore",
             "--example",
@@ -71,79 +107,113 @@ pub fn run(args: &[String]) -> Result<()> {
             .context("starting bare_ingest")?,
     );
     wait_healthy(BARE_PORT)?;
-    // Each row gets a fresh service, so that what earlier rows left in the windows (and what
-    // checkpointing that costs) does not weigh on the next row.
     let serve_log = logs.join("serve.log");
     std::fs::write(&serve_log, "")?;
-    let fresh_ours = {
-        let release = release.clone();
-        move || -> Result<Server> {
-            let server = Server(
-                host_env(&mut Command::new(release.join("edgescore")))
-                    .args(["serve", "--port", &OURS_PORT.to_string()])
-                    .stdout(
-                        std::fs::OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(&serve_log)?,
-                    )
-                    .spawn()
-                    .context("starting edgescore serve")?,
-            );
-            wait_healthy(OURS_PORT)?;
-            Ok(server)
-        }
+    let ours = release.join("edgescore");
+    let table = Table {
+        release: &release,
+        logs: &logs,
+        ours: &ours,
+        baseline: baseline.as_deref(),
+        seconds,
     };
-    let wrk = Command::new("wrk").arg("--version").output().is_ok();
-
-    println!(
-        "HTTP benchmark, {seconds} s per row, 10,000 users, 3 features; servers and clients share this machine ({} cores)",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    println!(
-        "| client | batch | bare ev/s | bare p99 ms | edgescore ev/s | edgescore p50 ms | edgescore p99 ms | edgescore/bare |"
-    );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for batch in [10u32, 100] {
-        let release = release.clone();
-        let mut clients: Vec<(&str, Measure)> = vec![(
-            "loadgen",
-            Box::new(move |port| loadgen(&release, port, batch, 0, 64, seconds)),
-        )];
-        if wrk {
-            let script = wrk_script(&logs, batch)?;
-            clients.push((
-                "wrk",
-                Box::new(move |port| wrk_run(&script, port, batch, seconds)),
-            ));
-        }
-        for (name, measure) in &clients {
-            let bare = measure(BARE_PORT)?;
-            let ours = {
-                let _ours = fresh_ours()?;
-                measure(OURS_PORT)?
-            };
-            println!(
-                "| {name} | {batch} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
-                bare.events_per_sec,
-                bare.p99,
-                ours.events_per_sec,
-                ours.p50,
-                ours.p99,
-                ours.events_per_sec / bare.events_per_sec
-            );
-        }
-    }
+    table.print()?;
     let seed = {
-        let _ours = fresh_ours()?;
+        let _ours = fresh_service(&ours, OURS_PORT, &serve_log)?;
         loadgen(&release, OURS_PORT, 10, 5000, 32, seconds)?
     };
     println!(
         "\nseed workload (5,000 events/s in batches of 10, 32 clients) on edgescore: p50 {:.2} ms, p99 {:.2} ms, {:.0} events/s accepted",
         seed.p50, seed.p99, seed.events_per_sec
     );
-    println!("edgescore's log: {}", logs.join("serve.log").display());
+    println!("edgescore's log: {}", serve_log.display());
     Ok(())
+}
+
+/// The benchmark's rows: per client and batch size, the bare server, ours and the baseline.
+struct Table<'a> {
+    release: &'a Path,
+    logs: &'a Path,
+    ours: &'a Path,
+    baseline: Option<&'a Path>,
+    seconds: u64,
+}
+
+impl Table<'_> {
+    fn print(&self) -> Result<()> {
+        println!(
+            "HTTP benchmark, {} s per row, 10,000 users, 3 features; servers and clients share this machine ({} cores)",
+            self.seconds,
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+        let baseline_columns = if self.baseline.is_some() {
+            " baseline ev/s | baseline p99 ms | edgescore/baseline |"
+        } else {
+            ""
+        };
+        println!(
+            "| client | batch | bare ev/s | bare p99 ms | edgescore ev/s | edgescore p50 ms | edgescore p99 ms | edgescore/bare |{baseline_columns}"
+        );
+        let separators = if self.baseline.is_some() { 11 } else { 8 };
+        println!("| --- | ---: {}", "| ---: ".repeat(separators - 2) + "|");
+        for batch in [10u32, 100] {
+            for (name, measure) in self.clients(batch)? {
+                self.row(name, batch, &measure)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// loadgen, and wrk where it is installed.
+    fn clients(&self, batch: u32) -> Result<Vec<(&'static str, Measure)>> {
+        let (release, seconds) = (self.release.to_path_buf(), self.seconds);
+        let mut clients: Vec<(&str, Measure)> = vec![(
+            "loadgen",
+            Box::new(move |port| loadgen(&release, port, batch, 0, 64, seconds)),
+        )];
+        if Command::new("wrk").arg("--version").output().is_ok() {
+            let script = wrk_script(self.logs, batch)?;
+            clients.push((
+                "wrk",
+                Box::new(move |port| wrk_run(&script, port, batch, seconds)),
+            ));
+        }
+        Ok(clients)
+    }
+
+    /// Each service is fresh, so that what earlier rows left in the windows (and what
+    /// checkpointing that costs) does not weigh on the next row.
+    fn row(&self, name: &str, batch: u32, measure: &Measure) -> Result<()> {
+        let log = self.logs.join("serve.log");
+        let bare = measure(BARE_PORT)?;
+        let ours = {
+            let _ours = fresh_service(self.ours, OURS_PORT, &log)?;
+            measure(OURS_PORT)?
+        };
+        print!(
+            "| {name} | {batch} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            bare.events_per_sec,
+            bare.p99,
+            ours.events_per_sec,
+            ours.p50,
+            ours.p99,
+            ours.events_per_sec / bare.events_per_sec
+        );
+        if let Some(binary) = self.baseline {
+            let base = {
+                let _base = fresh_service(binary, BASELINE_PORT, &log)?;
+                measure(BASELINE_PORT)?
+            };
+            print!(
+                " {:.0} | {:.2} | {:.2} |",
+                base.events_per_sec,
+                base.p99,
+                ours.events_per_sec / base.events_per_sec
+            );
+        }
+        println!();
+        Ok(())
+    }
 }
 
 fn loadgen(

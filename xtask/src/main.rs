@@ -4,8 +4,8 @@
 //! - `cargo xtask run [ARGS...]`: builds the component and the release host, then runs the main
 //!   job (`edgescore ARGS`, by default `edgescore serve`: the HTTP service on port 8000).
 //! - `cargo xtask test`: installs what the tests need (the wasm32-wasip2 target, a Python venv
-//!   with models/requirements.txt), builds the component, then fmt, clippy and every test,
-//!   including the jco test in Node.js (skipped, saying so, where Node.js is missing).
+//!   with models/requirements.txt, Node.js where it is missing), builds the component, then fmt,
+//!   clippy and every test, including the jco test in Node.js.
 //! - `cargo xtask build`: the components (scoring, the Spin app and the two composed) and the
 //!   release host only.
 //! - `cargo xtask bench-http [SECONDS]`: the HTTP benchmark (see `bench_http.rs`).
@@ -148,7 +148,7 @@ pub(crate) fn build_component() -> Result<()> {
 fn build_host_release() -> Result<()> {
     step(
         "building the host (release)",
-        host_env(cargo().args(["build", "--release", "--package", "edgescore-host"])),
+        host_env(cargo().args(["build", "--release", "--package", "edgescore"])),
     )
 }
 
@@ -174,19 +174,40 @@ fn run(args: &[String]) -> Result<()> {
     std::process::exit(status.code().unwrap_or(1));
 }
 
-/// The component transpiled with jco and driven from Node.js (`tests/jco/`), where Node.js is.
-fn jco_test() -> Result<()> {
-    let dir = root().join("tests/jco");
-    let has_node = ["node", "npm"].iter().all(|tool| {
+/// Node.js and npm, installed from Debian's packages where they are missing (as root, with
+/// apt-get); elsewhere, an error saying what to install.
+fn ensure_node() -> Result<()> {
+    let present = |tool: &str| {
         Command::new(tool)
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success())
-    });
-    if !has_node {
-        eprintln!("xtask: SKIPPING the jco test: Node.js (node and npm) is not installed here");
+    };
+    if present("node") && present("npm") {
         return Ok(());
     }
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !(root_user && present("apt-get")) {
+        bail!(
+            "the jco test needs Node.js: install node and npm (Debian: apt-get install nodejs npm)"
+        );
+    }
+    step(
+        "installing Node.js (apt-get install nodejs npm)",
+        Command::new("sh").args([
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm",
+        ]),
+    )
+}
+
+/// The component transpiled with jco and driven from Node.js (`tests/jco/`).
+fn jco_test() -> Result<()> {
+    let dir = root().join("tests/jco");
+    ensure_node()?;
     step(
         "installing jco (npm ci in tests/jco)",
         Command::new("npm")
@@ -212,6 +233,7 @@ fn jco_test() -> Result<()> {
 fn test() -> Result<()> {
     let start = Instant::now();
     let python = python_env()?;
+    ensure_node()?;
     ensure_lint_tools()?;
     build_component()?;
     step(

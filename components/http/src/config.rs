@@ -1,6 +1,8 @@
 //! What the app is configured with: `environment` in `spin.toml` (or whatever the host grants).
 
-use edgescore_core::EngineConfig;
+use edgescore_contract::ApiError;
+use edgescore_contract::access::ApiToken;
+use edgescore_types::EngineConfig;
 
 /// The key-value store holding the state; Spin maps the label to a backend (in-process, Redis
 /// ...) in its runtime config.
@@ -9,8 +11,9 @@ pub fn store_name() -> String {
 }
 
 /// The window and clock skew, from `EDGESCORE_WINDOW_SECONDS` and
-/// `EDGESCORE_MAX_CLOCK_SKEW_SECONDS` (300 each by default); a bad value is an error naming it.
-pub fn engine() -> Result<EngineConfig, String> {
+/// `EDGESCORE_MAX_CLOCK_SKEW_SECONDS` (the native defaults otherwise); a bad value is a 500
+/// naming it.
+pub fn engine() -> Result<EngineConfig, ApiError> {
     let mut config = EngineConfig::default();
     for (name, field) in [
         ("EDGESCORE_WINDOW_SECONDS", &mut config.window_seconds),
@@ -20,12 +23,14 @@ pub fn engine() -> Result<EngineConfig, String> {
         ),
     ] {
         if let Ok(value) = std::env::var(name) {
-            *field = value
-                .parse()
-                .map_err(|_| format!("{name}: {value:?} is not a number"))?;
+            *field = value.parse().map_err(|_| {
+                ApiError::internal(format!("config: {name}: {value:?} is not a number"))
+            })?;
         }
     }
-    config.validate().map_err(|e| e.to_string())?;
+    config
+        .validate()
+        .map_err(|e| ApiError::internal(format!("config: {e}")))?;
     Ok(config)
 }
 
@@ -33,3 +38,18 @@ pub fn engine() -> Result<EngineConfig, String> {
 pub const MAX_BODY_BYTES: usize = 8 << 20;
 /// Most events in one ingest request, or instances in one prediction (413 above).
 pub const MAX_EVENTS: usize = 10_000;
+
+/// The API token, from the Spin variable `api_token` (a secret in `spin.toml`'s `[variables]`):
+/// none when it is undefined or empty, and the service is open. A variables provider that fails
+/// fails the request closed (503), never open.
+pub async fn api_token() -> Result<Option<ApiToken>, ApiError> {
+    use spin_sdk::variables::{self, Error};
+    match variables::get("api_token").await {
+        Ok(token) if !token.is_empty() => Ok(Some(ApiToken::new(&token))),
+        Ok(_) | Err(Error::Undefined(_)) => Ok(None),
+        Err(e) => Err(ApiError::unavailable(
+            format!("config: the api_token variable cannot be read: {e}"),
+            1,
+        )),
+    }
+}

@@ -1,166 +1,131 @@
-//! `POST /ingest`: parse (the shared streaming parser), judge the batch in order against the
-//! stored watermark (the shared rules), score the accepted events in one model call, then merge
-//! each user's events into its stored window with compare-and-swap and raise the watermark.
+//! `POST /ingest`: the contract's pipeline, with the key-value store as the recorder — parse and
+//! judge the batch in order against the stored watermark, score the accepted events in one call
+//! of the scoring component, merge each user's events into its stored window with
+//! compare-and-swap, raise the watermark.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
-use edgescore_core::api;
-use edgescore_core::{Rejection, Rules};
-use serde::Serialize;
+use edgescore_contract::clock::unix_now;
+use edgescore_contract::errors::scoring_failed;
+use edgescore_contract::ingest::{Ingest, Judged};
+use edgescore_contract::latency;
+use edgescore_types::{Rejection, Rules};
 use spin_sdk::http::Request;
-use spin_sdk::http::body::IncomingBodyExt;
 
-use crate::config::{self, MAX_BODY_BYTES, MAX_EVENTS};
-use crate::respond::{Answer, error, json, unix_now};
-use crate::{models, state};
+use crate::config::{self, MAX_EVENTS};
+use crate::models::Model;
+use crate::respond::{Result, json};
+use crate::state::WindowChange;
+use crate::{body, models, state};
 
-/// The request body, or the 413/400 answer.
-pub async fn read_body(request: Request) -> Result<Vec<u8>, Answer> {
-    let declared = request
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(error(413, api::body_too_large(MAX_BODY_BYTES)));
-    }
-    match request.into_body().bytes().await {
-        Ok(body) if body.len() > MAX_BODY_BYTES => {
-            Err(error(413, api::body_too_large(MAX_BODY_BYTES)))
-        }
-        Ok(body) => Ok(body.to_vec()),
-        Err(e) => Err(error(400, format!("body: could not be read: {e:?}"))),
-    }
-}
-
-#[derive(Serialize)]
-struct IngestFailure {
-    error: String,
-    processed: u32,
-    not_recorded: Vec<u32>,
-}
-
-pub async fn ingest(request: Request) -> Answer {
-    let started = std::time::Instant::now();
-    let body = match read_body(request).await {
-        Ok(body) => body,
-        Err(answer) => return answer,
-    };
-    let parsed = match api::parse_ingest(&body, MAX_EVENTS) {
-        Ok(parsed) => parsed,
-        Err(e) => return error(e.status(), e.to_string()),
-    };
-    let engine = match config::engine() {
-        Ok(engine) => engine,
-        Err(e) => return error(500, format!("config: {e}")),
-    };
-    let model = match models::active().model() {
-        Ok(model) => model,
-        Err(e) => return error(503, e),
-    };
-    let bucket = match state::open() {
-        Ok(bucket) => bucket,
-        Err(e) => return error(503, e.0),
-    };
-    let watermark = match state::watermark(&bucket) {
-        Ok(w) => w,
-        Err(e) => return error(503, e.0),
-    };
-
-    let (events, positions, mut rejections) = api::split_parsed(parsed);
+pub async fn ingest(request: Request) -> Result {
+    let started = Instant::now();
+    let body = body::read(request).await?;
+    let config = config::engine()?;
+    let model = models::active().model()?;
+    let bucket = state::open()?;
     let rules = Rules {
-        config: engine,
+        config,
         width: model.input_width(),
     };
-    let (checked, raised) = rules.check_batch(&events, unix_now(), watermark);
-    for mut r in checked.rejections {
-        r.index = positions[r.index as usize];
-        rejections.push(r);
+    let watermark = state::watermark(&bucket)?;
+    let (mut ingest, judged) = Ingest::start(&body, MAX_EVENTS, &rules, watermark, unix_now())?;
+    let raised = judged.watermark;
+    let cutoff = raised.map_or(f64::NEG_INFINITY, |w| config.window_start(w));
+    let changed = record(&bucket, model, judged, cutoff, &mut ingest);
+
+    let counted = count(&bucket, &ingest, started.elapsed()).and(changed.count(&bucket));
+    let raised = match raised {
+        // No write unless the watermark rises.
+        Some(w) if ingest.processed() > 0 && watermark.is_none_or(|old| w > old) => {
+            state::raise_watermark(&bucket, w)
+        }
+        _ => Ok(()),
+    };
+    // Everything was recorded, but the watermark or the counters were not written.
+    if let Err(e) = raised.and(counted) {
+        ingest.not_recorded([], e.0);
     }
-    let accepted: Vec<usize> = checked.accepted.iter().map(|&i| i as usize).collect();
-    let rows: Vec<f32> = accepted
+    Ok(json(200, &ingest.finish()?))
+}
+
+/// Scores the accepted events in one call and merges each user's into its window (one
+/// compare-and-swap per user). What cannot be recorded is entered in `ingest` as not recorded.
+/// Returns what the windows' counters must follow.
+fn record(
+    bucket: &state::Bucket,
+    model: &Model,
+    judged: Judged,
+    cutoff: f64,
+    ingest: &mut Ingest,
+) -> WindowChange {
+    let mut changed = WindowChange::default();
+    if judged.events.is_empty() {
+        return changed;
+    }
+    let rows: Vec<f32> = judged
+        .events
         .iter()
-        .flat_map(|&i| events[i].features.iter().copied())
+        .flat_map(|a| a.event.features.iter().copied())
         .collect();
-    let scores = if accepted.is_empty() {
-        Vec::new()
-    } else {
-        match model.score(&rows) {
-            Ok(scores) => scores,
-            Err(e) => return error(500, format!("scoring failed: {e}")),
+    let scores = match model.score(&rows) {
+        Ok(scores) => scores,
+        Err(e) => {
+            let positions = judged.events.iter().map(|a| a.position);
+            ingest.not_recorded(positions, scoring_failed(&e).message().to_string());
+            return changed;
         }
     };
-
-    // Each user's events, then one compare-and-swap per user.
     let mut by_user: BTreeMap<&str, Vec<(f64, f32, u32)>> = BTreeMap::new();
-    for (&i, score) in accepted.iter().zip(scores) {
-        let e = &events[i];
+    for (a, score) in judged.events.iter().zip(scores) {
+        if !score.is_finite() {
+            ingest.recorded(0, [Rejection::non_finite_score(a.position, score)]);
+            continue;
+        }
         by_user
-            .entry(&e.user_id)
+            .entry(&a.event.user_id)
             .or_default()
-            .push((e.timestamp, score, positions[i]));
+            .push((a.event.timestamp, score, a.position));
     }
-    let cutoff = raised.map_or(f64::NEG_INFINITY, |w| w - engine.window_seconds);
-    let mut processed = 0u32;
-    let mut failure = None;
-    let mut not_recorded = Vec::new();
+    // After one failed write the store is not to be trusted for this request: the users after
+    // it are not attempted.
+    let mut failure: Option<(String, Vec<u32>)> = None;
     for (user, scored) in &by_user {
-        if failure.is_some() {
-            not_recorded.extend(scored.iter().map(|e| e.2));
+        let positions = scored.iter().map(|e| e.2);
+        if let Some((_, lost)) = &mut failure {
+            lost.extend(positions);
             continue;
         }
         let window: Vec<(f64, f32)> = scored.iter().map(|e| (e.0, e.1)).collect();
-        match state::record(&bucket, user, &window, cutoff) {
-            Ok(()) => processed += scored.len() as u32,
-            Err(e) => {
-                failure = Some(e.0);
-                not_recorded.extend(scored.iter().map(|e| e.2));
+        match state::record(bucket, user, &window, cutoff) {
+            Ok(change) => {
+                changed.add(change);
+                ingest.recorded(scored.len() as u32, []);
             }
+            Err(e) => failure = Some((e.0, positions.collect())),
         }
     }
-    let counted = count(&bucket, processed, &rejections, started.elapsed());
-    let raised = match raised {
-        Some(w) if processed > 0 => state::raise_watermark(&bucket, w),
-        _ => Ok(()),
-    };
-    if let Some(e) = failure
-        .or(raised.err().map(|e| e.0))
-        .or(counted.err().map(|e| e.0))
-    {
-        not_recorded.sort_unstable();
-        return json(
-            500,
-            &IngestFailure {
-                error: format!(
-                    "state: {} of this request's events were not recorded: {e}",
-                    not_recorded.len()
-                ),
-                processed,
-                not_recorded,
-            },
-        );
+    if let Some((why, lost)) = failure {
+        ingest.not_recorded(lost, why);
     }
-    json(200, &api::ingest_response(processed, rejections))
+    changed
 }
 
 /// The request's counters (`/stats`).
-fn count(
-    bucket: &state::Bucket,
-    processed: u32,
-    rejections: &[Rejection],
-    elapsed: std::time::Duration,
-) -> state::Result<()> {
+fn count(bucket: &state::Bucket, ingest: &Ingest, elapsed: Duration) -> state::Result<()> {
     state::count(bucket, "ingest_requests", 1)?;
-    state::count(bucket, "events_processed", i64::from(processed))?;
+    state::count(bucket, "events_processed", i64::from(ingest.processed()))?;
     let micros = elapsed.as_micros() as u64;
     state::count(bucket, "ingest_latency_us", micros as i64)?;
-    let latency_bucket = api::latency::bucket_of(micros);
+    let latency_bucket = latency::bucket_of(micros);
     state::count(
         bucket,
         &format!("{}{latency_bucket}", state::LATENCY_BUCKET),
         1,
     )?;
     let mut by_reason: BTreeMap<&str, i64> = BTreeMap::new();
-    for r in rejections {
+    for r in ingest.rejections() {
         *by_reason.entry(r.reason.as_str()).or_default() += 1;
     }
     for (reason, n) in by_reason {

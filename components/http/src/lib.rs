@@ -1,60 +1,71 @@
-//! The edgescore Spin HTTP app: the API of `shared/spec/http-api.md` as a WASIp3 HTTP component.
+//! The edgescore Spin HTTP app: the API of `docs/http-api.md` as a WASIp3 HTTP component.
 //!
 //! Spin may run every request in a fresh instance (or reuse one for a while), so nothing durable
 //! lives in the instance: windows, the watermark and the counters are in a `wasi:keyvalue` store
 //! ([`state`]), written with compare-and-swap and `increment`; the loaded models are cached in the
-//! instance ([`models`]). Parsing, rules, bodies and error sentences are `edgescore_core`'s, the
-//! same code the native service runs.
+//! instance ([`models`]). Parsing, the ingest pipeline, rules, bodies and error sentences are
+//! `edgescore-contract`'s, the same code the native service runs; this crate supplies what is
+//! Spin's own: routing, reading the body, and recording accepted events in the store.
 
+mod body;
 mod config;
 mod ingest;
 mod models;
+mod predict;
 mod reads;
 mod respond;
 mod state;
 
+use edgescore_contract::access::{check_json_body, is_public};
+use edgescore_contract::errors;
+use edgescore_contract::responses::StatusBody;
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
 
-use respond::{Answer, error};
+use respond::{Answer, json};
 
 #[http_service]
 async fn handle(request: Request) -> impl IntoResponse {
-    route(request).await
+    route(request).await.unwrap_or_else(respond::error)
 }
 
-async fn route(request: Request) -> Answer {
+/// The route table: each route's method and handler, behind what a request must bring (the
+/// token, a JSON body), as the native service checks them.
+async fn route(request: Request) -> respond::Result {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let known = match segments.as_slice() {
-        ["ingest"] => Some((Method::POST, Route::Ingest)),
-        ["users", id, "median"] => Some((Method::GET, Route::Median(decode(id)))),
-        ["stats"] => Some((Method::GET, Route::Stats)),
-        ["predict"] => Some((Method::POST, Route::Predict)),
-        ["models"] => Some((Method::GET, Route::Models)),
-        ["health"] => Some((Method::GET, Route::Health)),
-        ["ready"] => Some((Method::GET, Route::Ready)),
-        _ => None,
-    };
-    let Some((allowed, route)) = known else {
-        return error(404, edgescore_core::api::no_route(method.as_str(), &path));
+    let (allowed, route) = match segments.as_slice() {
+        ["ingest"] => (Method::POST, Route::Ingest),
+        ["users", id, "median"] => (Method::GET, Route::Median(decode(id))),
+        ["stats"] => (Method::GET, Route::Stats),
+        ["predict"] => (Method::POST, Route::Predict),
+        ["models"] => (Method::GET, Route::Models),
+        ["health"] => (Method::GET, Route::Health),
+        ["ready"] => (Method::GET, Route::Ready),
+        _ => return Err(errors::no_route(method.as_str(), &path)),
     };
     if method != allowed {
-        return error(
-            405,
-            edgescore_core::api::method_not_allowed(method.as_str(), &path),
-        );
+        return Err(errors::method_not_allowed(method.as_str(), &path));
+    }
+    if !is_public(&path)
+        && let Some(token) = config::api_token().await?
+    {
+        let authorization = request.headers().get("authorization");
+        token.check(authorization.map(|v| v.as_bytes()))?;
+    }
+    if allowed == Method::POST {
+        check_json_body(request.headers().get("content-type").map(|v| v.as_bytes()))?;
     }
     match route {
         Route::Ingest => ingest::ingest(request).await,
         Route::Median(user_id) => reads::median(&user_id),
         Route::Stats => reads::stats(),
-        Route::Predict => models::predict(request, &query).await,
-        Route::Models => models::list(),
-        Route::Health => respond::ok(),
-        Route::Ready => models::ready(),
+        Route::Predict => predict::predict(request, &query).await,
+        Route::Models => Ok(json(200, &models::body())),
+        Route::Health => Ok(respond::ok()),
+        Route::Ready => Ok(ready()),
     }
 }
 
@@ -66,6 +77,14 @@ enum Route {
     Models,
     Health,
     Ready,
+}
+
+/// `GET /ready`: the active model loads and scores.
+fn ready() -> Answer {
+    match models::active().model() {
+        Ok(_) => respond::ok(),
+        Err(e) => json(503, &StatusBody::unavailable(e.message())),
+    }
 }
 
 /// A path segment with its `%XX` escapes decoded (user ids may hold any character).

@@ -1,6 +1,7 @@
-//! The models the app serves: the repository's registry embedded in the component, every version
-//! of its model; the highest version is active. Each is loaded on first use and cached for the
-//! instance's life; no model is loaded until a request needs one.
+//! The models the app serves: the repository's registry embedded in the component
+//! (`edgescore-registry`), every version of its model; the highest version is active. Each is
+//! loaded on first use and cached for the instance's life; no model is loaded until a request
+//! needs one.
 //!
 //! Scoring is the scoring component's: the app imports its `scorer` interface (the
 //! `scoring-client` world of `wit/scoring.wit`), and composition — Spin's component
@@ -8,17 +9,10 @@
 
 use std::cell::OnceCell;
 
-use edgescore_core::api::{self, Features, PredictResponse};
-use edgescore_core::manifest::Manifest;
-use serde::Serialize;
-use spin_sdk::http::Request;
-
-use crate::config::MAX_EVENTS;
-use crate::respond::{Answer, error, json};
-
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/embedded_models.rs"));
-}
+use edgescore_contract::ApiError;
+use edgescore_contract::models::{ModelEntry, ModelsBody, choose_version, version_label};
+use edgescore_registry::{EMBEDDED_MODELS, Manifest};
+use edgescore_types::{ModelError, ScoreError};
 
 mod bindings {
     spin_sdk::wit_bindgen::generate!({
@@ -29,7 +23,7 @@ mod bindings {
 }
 
 use bindings::edgescore::scoring::scorer;
-use bindings::edgescore::scoring::types::{ModelError, ScoreError};
+use bindings::edgescore::scoring::types as wit;
 
 /// A model loaded in the scoring component.
 pub struct Model {
@@ -43,14 +37,15 @@ impl Model {
     }
 
     /// One score per row of `rows × width` features, in one call.
-    pub fn score(&self, rows: &[f32]) -> Result<Vec<f32>, String> {
+    pub fn score(&self, rows: &[f32]) -> Result<Vec<f32>, ScoreError> {
         self.model.score(rows).map_err(|e| match e {
-            ScoreError::EmptyBatch => "empty batch".to_string(),
-            ScoreError::WrongWidth(w) => {
-                format!("{} values are not rows of {}", w.len, w.width)
-            }
-            ScoreError::NonFinite(row) => format!("row {row} holds a NaN or infinite value"),
-            ScoreError::Inference(m) => format!("inference: {m}"),
+            wit::ScoreError::EmptyBatch => ScoreError::EmptyBatch,
+            wit::ScoreError::WrongWidth(w) => ScoreError::WrongWidth {
+                width: w.width,
+                len: w.len,
+            },
+            wit::ScoreError::NonFinite(row) => ScoreError::NonFinite { row },
+            wit::ScoreError::Inference(m) => ScoreError::Inference(m),
         })
     }
 }
@@ -63,34 +58,39 @@ pub struct Version {
 
 impl Version {
     pub fn label(&self) -> String {
-        self.manifest.version.to_string()
+        version_label(&self.manifest.name, Some(self.manifest.version))
     }
 
-    /// The loaded model, or why it cannot be (a sha256 that does not match, tract's error).
-    pub fn model(&self) -> Result<&Model, String> {
+    /// The loaded model, or why it cannot be (503: a sha256 that does not match, tract's error).
+    pub fn model(&self) -> Result<&Model, ApiError> {
         self.model
-            .get_or_init(|| {
-                let model = scorer::Model::load(self.onnx).map_err(|e| match e {
-                    ModelError::Invalid(m) => format!("not a model tract can load: {m}"),
-                    ModelError::UnsupportedSignature(m) => format!("unsupported signature: {m}"),
-                })?;
-                let info = model.info();
-                if info.sha256 != self.manifest.sha256.to_ascii_lowercase() {
-                    return Err(format!(
-                        "model.onnx has sha256 {}, the manifest says {}",
-                        info.sha256, self.manifest.sha256
-                    ));
-                }
-                Ok(Model {
-                    model,
-                    width: info.input_width as usize,
-                })
-            })
+            .get_or_init(|| self.load())
             .as_ref()
             .map_err(|e| {
                 let m = &self.manifest;
-                format!("model {} version {}: {e}", m.name, m.version)
+                ApiError::unavailable(format!("model {} version {}: {e}", m.name, m.version), 1)
             })
+    }
+
+    fn load(&self) -> Result<Model, String> {
+        let model = scorer::Model::load(self.onnx).map_err(|e| {
+            match e {
+                wit::ModelError::Invalid(m) => ModelError::Invalid(m),
+                wit::ModelError::UnsupportedSignature(m) => ModelError::UnsupportedSignature(m),
+            }
+            .to_string()
+        })?;
+        let info = model.info();
+        if info.sha256 != self.manifest.sha256.to_ascii_lowercase() {
+            return Err(format!(
+                "model.onnx has sha256 {}, the manifest says {}",
+                info.sha256, self.manifest.sha256
+            ));
+        }
+        Ok(Model {
+            model,
+            width: info.input_width as usize,
+        })
     }
 }
 
@@ -100,7 +100,7 @@ thread_local! {
 }
 
 fn embedded_versions() -> Vec<Version> {
-    let mut versions: Vec<Version> = embedded::EMBEDDED_MODELS
+    let mut versions: Vec<Version> = EMBEDDED_MODELS
         .iter()
         .filter_map(|(_, manifest, onnx)| {
             Some(Version {
@@ -122,109 +122,31 @@ pub fn active() -> &'static Version {
     versions().last().expect("the registry embeds a model")
 }
 
-/// `GET /ready`: the active model loads and scores.
-pub fn ready() -> Answer {
-    match active().model() {
-        Ok(_) => crate::respond::ok(),
-        Err(e) => json(
-            503,
-            &api::StatusBody {
-                status: "unavailable",
-                reason: Some(e),
-            },
-        ),
-    }
-}
-
-#[derive(Serialize)]
-struct Entry<'a> {
-    name: &'a str,
-    version: u32,
-    input_width: u32,
-    feature_names: &'a [String],
-    sha256: &'a str,
-    active: bool,
+/// `?version=` (`2` or `v2`), else the active version; 404 naming what is served.
+pub fn choose(asked: Option<&str>) -> Result<&'static Version, ApiError> {
+    let Some(asked) = asked else {
+        return Ok(active());
+    };
+    let labels: Vec<String> = versions().iter().map(Version::label).collect();
+    let index = choose_version(&active().manifest.name, &labels, asked)?;
+    Ok(&versions()[index])
 }
 
 /// `GET /models`.
-pub fn list() -> Answer {
+pub fn body() -> ModelsBody {
     let active = active().manifest.version;
-    let models: Vec<Entry> = versions()
-        .iter()
-        .map(|v| Entry {
-            name: &v.manifest.name,
-            version: v.manifest.version,
-            input_width: v.manifest.input_width,
-            feature_names: &v.manifest.feature_names,
-            sha256: &v.manifest.sha256,
-            active: v.manifest.version == active,
-        })
-        .collect();
-    #[derive(Serialize)]
-    struct Body<'a> {
-        models: Vec<Entry<'a>>,
-        skipped: [String; 0],
-    }
-    json(
-        200,
-        &Body {
-            models,
-            skipped: [],
-        },
-    )
-}
-
-/// `POST /predict`: scores only, no state touched; `?version=` picks a version.
-pub async fn predict(request: Request, query: &str) -> Answer {
-    let started = std::time::Instant::now();
-    let asked = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("version="));
-    let version = match asked {
-        None => active(),
-        Some(asked) => match versions()
+    ModelsBody {
+        models: versions()
             .iter()
-            .find(|v| v.label() == asked || format!("v{}", v.label()) == asked)
-        {
-            Some(v) => v,
-            None => {
-                let served: Vec<String> = versions().iter().map(Version::label).collect();
-                return error(
-                    404,
-                    format!(
-                        "version: {} has no version {asked:?} (served: {})",
-                        active().manifest.name,
-                        served.join(", ")
-                    ),
-                );
-            }
-        },
-    };
-    let body = match crate::ingest::read_body(request).await {
-        Ok(body) => body,
-        Err(answer) => return answer,
-    };
-    let features = Features {
-        names: &version.manifest.feature_names,
-        width: version.manifest.input_width as usize,
-    };
-    let rows = match api::parse_predict(&body, &features, MAX_EVENTS) {
-        Ok(rows) => rows,
-        Err(e) => return error(e.status(), e.to_string()),
-    };
-    let model = match version.model() {
-        Ok(model) => model,
-        Err(e) => return error(503, e),
-    };
-    match model.score(&rows) {
-        Ok(scores) => json(
-            200,
-            &PredictResponse {
-                predictions: scores.into_iter().map(f64::from).collect(),
-                model_version: version.label(),
-                latency_ms: started.elapsed().as_secs_f64() * 1e3,
-            },
-        ),
-        Err(e) => error(500, format!("scoring failed: {e}")),
+            .map(|v| ModelEntry {
+                name: v.manifest.name.clone(),
+                version: Some(v.manifest.version),
+                input_width: v.manifest.input_width,
+                feature_names: v.manifest.feature_names.clone(),
+                sha256: v.manifest.sha256.clone(),
+                active: v.manifest.version == active,
+            })
+            .collect(),
+        skipped: Vec::new(),
     }
 }

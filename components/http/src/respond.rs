@@ -1,12 +1,16 @@
-//! Answers: JSON bodies with a status, errors as `{"error": "<field>: <problem>"}`.
+//! Answers: JSON bodies with a status; an [`ApiError`] as its status, `Retry-After` and body.
 
-use edgescore_core::api::{ErrorBody, StatusBody};
+use edgescore_contract::ApiError;
+use edgescore_contract::responses::StatusBody;
 use serde::Serialize;
 use spin_sdk::http::{FullBody, HeaderMap, HeaderValue, StatusCode};
 
 /// A status, headers and a JSON body serialized in the order of its type's fields (the
 /// contract's order, as the native service answers).
 pub type Answer = (StatusCode, HeaderMap, FullBody<bytes::Bytes>);
+
+/// What a handler gives: an answer, or the error to answer with.
+pub type Result<T = Answer> = std::result::Result<T, ApiError>;
 
 pub fn json(status: u16, body: &impl Serialize) -> Answer {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -16,28 +20,25 @@ pub fn json(status: u16, body: &impl Serialize) -> Answer {
             headers.insert("content-type", HeaderValue::from_static("application/json"));
             (status, headers, FullBody::new(bytes.into()))
         }
-        Err(e) => error(500, format!("response: could not be encoded: {e}")),
+        Err(e) => error(ApiError::internal(format!(
+            "response: could not be encoded: {e}"
+        ))),
     }
 }
 
-pub fn error(status: u16, message: impl Into<String>) -> Answer {
-    json(status, &ErrorBody::new(message))
+pub fn error(e: ApiError) -> Answer {
+    let mut answer = json(e.status, &e.body);
+    if let Some(seconds) = e.retry_after {
+        answer.1.insert("retry-after", HeaderValue::from(seconds));
+    }
+    if let Some(challenge) = e.www_authenticate {
+        answer
+            .1
+            .insert("www-authenticate", HeaderValue::from_static(challenge));
+    }
+    answer
 }
 
 pub fn ok() -> Answer {
-    json(
-        200,
-        &StatusBody {
-            status: "ok",
-            reason: None,
-        },
-    )
-}
-
-/// The wall clock in Unix seconds (the host's `wasi:clocks`).
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    json(200, &StatusBody::OK)
 }

@@ -1,9 +1,10 @@
-//! The scoring component: a thin wit-bindgen layer over `edgescore-core` exporting
-//! `wit/scoring.wit`. All logic lives in the core; this file only converts types.
+//! The scoring component: a thin wit-bindgen layer over `edgescore-engine` exporting
+//! `wit/scoring.wit`. All logic lives in the engine; this file only converts types.
 
 use std::cell::RefCell;
 
-use edgescore_core as core;
+use edgescore_engine as engine;
+use edgescore_types as types;
 
 wit_bindgen::generate!({
     world: "scoring",
@@ -29,11 +30,11 @@ impl EngineGuest for Component {
 
 export!(Component);
 
-pub struct ModelResource(core::Model);
+pub struct ModelResource(engine::Model);
 
 impl GuestModel for ModelResource {
     fn load(onnx: Vec<u8>) -> Result<Model, ModelError> {
-        let model = core::Model::load(&onnx).map_err(model_error)?;
+        let model = engine::Model::load(&onnx).map_err(model_error)?;
         Ok(Model::new(ModelResource(model)))
     }
 
@@ -48,21 +49,21 @@ impl GuestModel for ModelResource {
 
 /// Resource methods take `&self`; the engine mutates, and a component instance is
 /// single-threaded, so a `RefCell` is all the synchronisation needed.
-pub struct EngineResource(RefCell<core::Engine>);
+pub struct EngineResource(RefCell<engine::Engine>);
 
 impl GuestEngine for EngineResource {
     fn create(
         config: EngineConfig,
         model: Model,
     ) -> Result<exports::edgescore::scoring::engine::Engine, ConfigError> {
-        let config = core::EngineConfig {
+        let config = types::EngineConfig {
             window_seconds: config.window_seconds,
             max_clock_skew_seconds: config.max_clock_skew_seconds,
         };
         let model = model.into_inner::<ModelResource>().0;
-        let engine = core::Engine::new(config, model).map_err(|e| match e {
-            core::ConfigError::WindowSeconds(_) => ConfigError::WindowSeconds(e.to_string()),
-            core::ConfigError::ClockSkew(_) => ConfigError::MaxClockSkewSeconds(e.to_string()),
+        let engine = engine::Engine::new(config, model).map_err(|e| match e {
+            types::ConfigError::WindowSeconds(_) => ConfigError::WindowSeconds(e.to_string()),
+            types::ConfigError::ClockSkew(_) => ConfigError::MaxClockSkewSeconds(e.to_string()),
         })?;
         Ok(exports::edgescore::scoring::engine::Engine::new(
             EngineResource(RefCell::new(engine)),
@@ -74,9 +75,9 @@ impl GuestEngine for EngineResource {
     }
 
     fn ingest(&self, events: Vec<Event>, now: f64) -> Result<IngestReport, ScoreError> {
-        let events: Vec<core::Event> = events
+        let events: Vec<types::Event> = events
             .into_iter()
-            .map(|e| core::Event {
+            .map(|e| types::Event {
                 user_id: e.user_id,
                 timestamp: e.timestamp,
                 features: e.features,
@@ -142,11 +143,44 @@ impl GuestEngine for EngineResource {
     }
 
     fn restore(&self, snapshot: Vec<u8>) -> Result<(), SnapshotError> {
-        self.0.borrow_mut().restore(&snapshot).map_err(|e| match e {
-            core::SnapshotError::NotASnapshot => SnapshotError::NotASnapshot,
-            core::SnapshotError::UnsupportedVersion(v) => SnapshotError::UnsupportedVersion(v),
-            core::SnapshotError::Corrupt(why) => SnapshotError::Corrupt(why),
-        })
+        self.0
+            .borrow_mut()
+            .restore(&snapshot)
+            .map_err(snapshot_error)
+    }
+
+    fn snapshot_begin(&self) -> Vec<u8> {
+        self.0.borrow_mut().snapshot_begin()
+    }
+
+    fn snapshot_next(&self, max_bytes: u32) -> Option<Vec<u8>> {
+        self.0.borrow_mut().snapshot_next(max_bytes as usize)
+    }
+
+    fn restore_begin(&self, header: Vec<u8>) -> Result<(), SnapshotError> {
+        self.0
+            .borrow_mut()
+            .restore_begin(&header)
+            .map_err(snapshot_error)
+    }
+
+    fn restore_next(&self, chunk: Vec<u8>) -> Result<(), SnapshotError> {
+        self.0
+            .borrow_mut()
+            .restore_next(&chunk)
+            .map_err(snapshot_error)
+    }
+
+    fn restore_end(&self) {
+        self.0.borrow_mut().restore_end();
+    }
+
+    fn set_capacity(&self, state_bytes: u64) {
+        self.0.borrow_mut().set_capacity(state_bytes);
+    }
+
+    fn fill(&self) -> u32 {
+        self.0.borrow().fill_permille()
     }
 
     fn replace_model(&self, model: Model) {
@@ -156,7 +190,7 @@ impl GuestEngine for EngineResource {
     }
 }
 
-fn model_info(info: &core::ModelInfo) -> ModelInfo {
+fn model_info(info: &types::ModelInfo) -> ModelInfo {
     ModelInfo {
         input_name: info.input_name.clone(),
         output_name: info.output_name.clone(),
@@ -165,32 +199,42 @@ fn model_info(info: &core::ModelInfo) -> ModelInfo {
     }
 }
 
-fn model_error(e: core::ModelError) -> ModelError {
+fn model_error(e: types::ModelError) -> ModelError {
     match e {
-        core::ModelError::Invalid(why) => ModelError::Invalid(why),
-        core::ModelError::UnsupportedSignature(why) => ModelError::UnsupportedSignature(why),
+        types::ModelError::Invalid(why) => ModelError::Invalid(why),
+        types::ModelError::UnsupportedSignature(why) => ModelError::UnsupportedSignature(why),
     }
 }
 
-fn score_error(e: core::ScoreError) -> ScoreError {
+fn score_error(e: types::ScoreError) -> ScoreError {
     match e {
-        core::ScoreError::EmptyBatch => ScoreError::EmptyBatch,
-        core::ScoreError::WrongWidth { width, len } => {
+        types::ScoreError::EmptyBatch => ScoreError::EmptyBatch,
+        types::ScoreError::WrongWidth { width, len } => {
             ScoreError::WrongWidth(WidthMismatch { width, len })
         }
-        core::ScoreError::NonFinite { row } => ScoreError::NonFinite(row),
-        core::ScoreError::Inference(why) => ScoreError::Inference(why),
+        types::ScoreError::NonFinite { row } => ScoreError::NonFinite(row),
+        types::ScoreError::Inference(why) => ScoreError::Inference(why),
     }
 }
 
-fn reason(r: core::RejectionReason) -> RejectionReason {
+fn reason(r: types::RejectionReason) -> RejectionReason {
     match r {
-        core::RejectionReason::InvalidUserId => RejectionReason::InvalidUserId,
-        core::RejectionReason::InvalidTimestamp => RejectionReason::InvalidTimestamp,
-        core::RejectionReason::WrongWidth => RejectionReason::WrongWidth,
-        core::RejectionReason::NonFiniteFeature => RejectionReason::NonFiniteFeature,
-        core::RejectionReason::Future => RejectionReason::Future,
-        core::RejectionReason::Late => RejectionReason::Late,
-        core::RejectionReason::MalformedEvent => RejectionReason::MalformedEvent,
+        types::RejectionReason::InvalidUserId => RejectionReason::InvalidUserId,
+        types::RejectionReason::InvalidTimestamp => RejectionReason::InvalidTimestamp,
+        types::RejectionReason::WrongWidth => RejectionReason::WrongWidth,
+        types::RejectionReason::NonFiniteFeature => RejectionReason::NonFiniteFeature,
+        types::RejectionReason::Future => RejectionReason::Future,
+        types::RejectionReason::Late => RejectionReason::Late,
+        types::RejectionReason::MalformedEvent => RejectionReason::MalformedEvent,
+        types::RejectionReason::NonFiniteScore => RejectionReason::NonFiniteScore,
+        types::RejectionReason::Capacity => RejectionReason::Capacity,
+    }
+}
+
+fn snapshot_error(e: types::SnapshotError) -> SnapshotError {
+    match e {
+        types::SnapshotError::NotASnapshot => SnapshotError::NotASnapshot,
+        types::SnapshotError::UnsupportedVersion(v) => SnapshotError::UnsupportedVersion(v),
+        types::SnapshotError::Corrupt(why) => SnapshotError::Corrupt(why),
     }
 }

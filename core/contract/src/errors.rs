@@ -1,0 +1,166 @@
+//! Every error a host answers with: [`ApiError`] knows its status, its JSON body and whether the
+//! client should retry (`Retry-After`), so each host turns it into a response in one place and
+//! handlers use `?`. The sentences shared by both hosts are defined here, once.
+
+use serde::Serialize;
+
+use edgescore_types::{MAX_USER_ID_BYTES, ScoreError};
+
+use crate::ingest::IngestParseError;
+use crate::predict::PredictParseError;
+
+/// Every error body: one sentence naming the field and the problem, and for an ingest that was
+/// partly recorded, what was and what was not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<PartialIngest>,
+}
+
+impl ErrorBody {
+    pub fn new(error: impl Into<String>) -> Self {
+        ErrorBody {
+            error: error.into(),
+            partial: None,
+        }
+    }
+}
+
+/// What a failed ingest recorded all the same (its other parts), and what it did not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartialIngest {
+    /// Events of the request that were recorded.
+    pub processed: u32,
+    /// Positions (in `events`) of the accepted events that were not recorded.
+    pub not_recorded: Vec<u32>,
+}
+
+/// An error answer: status, body and, for a 503 or 429, seconds to wait before retrying; for a
+/// 401, the `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{} {}", self.status, self.body.error)]
+pub struct ApiError {
+    pub status: u16,
+    pub body: ErrorBody,
+    pub retry_after: Option<u32>,
+    pub www_authenticate: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: ErrorBody::new(message),
+            retry_after: None,
+            www_authenticate: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, message)
+    }
+
+    /// 503: nothing of the request was done; retry after `seconds`.
+    pub fn unavailable(message: impl Into<String>, seconds: u32) -> Self {
+        Self::new(503, message).retry_after(seconds)
+    }
+
+    /// 429: too many requests of this kind waiting; retry after `seconds`.
+    pub fn too_many(message: impl Into<String>, seconds: u32) -> Self {
+        Self::new(429, message).retry_after(seconds)
+    }
+
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The message alone (the sentence of the body).
+    pub fn message(&self) -> &str {
+        &self.body.error
+    }
+}
+
+impl From<IngestParseError> for ApiError {
+    fn from(e: IngestParseError) -> Self {
+        ApiError::new(e.status(), e.to_string())
+    }
+}
+
+impl From<PredictParseError> for ApiError {
+    fn from(e: PredictParseError) -> Self {
+        ApiError::new(e.status(), e.to_string())
+    }
+}
+
+/// 404 for a path no route serves.
+pub fn no_route(method: &str, path: &str) -> ApiError {
+    ApiError::not_found(format!("path: no route for {method} {path}"))
+}
+
+/// 405 for a known path and another method.
+pub fn method_not_allowed(method: &str, path: &str) -> ApiError {
+    ApiError::new(405, format!("method: {method} is not allowed on {path}"))
+}
+
+/// 413 for a body over the limit.
+pub fn body_too_large(limit: usize) -> ApiError {
+    ApiError::new(413, format!("body: larger than the limit of {limit} bytes"))
+}
+
+/// 400 for a body that could not be read off the connection.
+pub fn body_unreadable(why: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("body: could not be read: {why}"))
+}
+
+/// 500 for a batch the model could not score (the same sentence on every host).
+pub fn scoring_failed(e: &ScoreError) -> ApiError {
+    ApiError::internal(format!("scoring failed: {e}"))
+}
+
+/// A user id in a path: 1 to 256 bytes (the rule events are judged by); else 400.
+pub fn check_user_id(user_id: &str) -> Result<(), ApiError> {
+    if user_id.is_empty() || user_id.len() > MAX_USER_ID_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "user_id: must be 1 to {MAX_USER_ID_BYTES} bytes, got {}",
+            user_id.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_ingest_lists_what_was_not_recorded_after_the_sentence() {
+        let mut e = ApiError::internal("scoring failed");
+        e.body.partial = Some(PartialIngest {
+            processed: 2,
+            not_recorded: vec![0, 3],
+        });
+        assert_eq!(
+            serde_json::to_string(&e.body).unwrap(),
+            r#"{"error":"scoring failed","processed":2,"not_recorded":[0,3]}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&ErrorBody::new("x")).unwrap(),
+            r#"{"error":"x"}"#
+        );
+        assert_eq!(ApiError::unavailable("busy", 1).retry_after, Some(1));
+    }
+}

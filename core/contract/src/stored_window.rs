@@ -1,0 +1,160 @@
+//! One user's window as a key-value store holds it (the Spin app keeps its state there): the
+//! events' timestamps and scores in a compact binary value, merged and trimmed on every write and
+//! read under the same rules as the engine's windows (an event at or before `watermark - window`
+//! is out).
+//!
+//! Layout (little-endian): a format byte, then per event the timestamp (f64, exact: lateness and
+//! expiry compare it) and the score (f32): 12 bytes per event, 1 per user.
+
+use thiserror::Error;
+
+/// The first byte of every stored window.
+pub const STORED_WINDOW_FORMAT: u8 = 1;
+const EVENT_BYTES: usize = 12;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoredWindowError {
+    #[error("stored window: unknown format {0}")]
+    UnknownFormat(u8),
+    #[error("stored window: {0} bytes is not a whole number of events")]
+    Truncated(usize),
+}
+
+/// A user's events, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredWindow {
+    events: Vec<(f64, f32)>,
+}
+
+impl StoredWindow {
+    /// An empty value is an empty window (what an emptied window is swapped for).
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoredWindowError> {
+        let Some((&format, body)) = bytes.split_first() else {
+            return Ok(StoredWindow::default());
+        };
+        if format != STORED_WINDOW_FORMAT {
+            return Err(StoredWindowError::UnknownFormat(format));
+        }
+        if body.len() % EVENT_BYTES != 0 {
+            return Err(StoredWindowError::Truncated(body.len()));
+        }
+        let events = body
+            .chunks_exact(EVENT_BYTES)
+            .map(|e| {
+                let (t, s) = e.split_at(8);
+                (
+                    f64::from_le_bytes(t.try_into().expect("8 bytes")),
+                    f32::from_le_bytes(s.try_into().expect("4 bytes")),
+                )
+            })
+            .collect();
+        Ok(StoredWindow { events })
+    }
+
+    /// What [`StoredWindow::encode`] writes, in bytes.
+    pub fn encoded_len(&self) -> usize {
+        1 + self.events.len() * EVENT_BYTES
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.encoded_len());
+        bytes.push(STORED_WINDOW_FORMAT);
+        for (t, s) in &self.events {
+            bytes.extend_from_slice(&t.to_le_bytes());
+            bytes.extend_from_slice(&s.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// Adds scored events (any order); keeps the window ordered by time.
+    pub fn insert(&mut self, events: impl IntoIterator<Item = (f64, f32)>) {
+        self.events.extend(events);
+        self.events.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+
+    /// Drops the events at or before `cutoff` (the watermark minus the window); returns how many.
+    pub fn expire(&mut self, cutoff: f64) -> usize {
+        let out = self.events.partition_point(|(t, _)| *t <= cutoff);
+        self.events.drain(..out);
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The exact median of the scores (the mean of the two middle ones for an even count).
+    pub fn median(&self) -> Option<f64> {
+        let mut scores: Vec<f32> = self.events.iter().map(|(_, s)| *s).collect();
+        if scores.is_empty() {
+            return None;
+        }
+        let mid = scores.len() / 2;
+        let (_, &mut high, _) = scores.select_nth_unstable_by(mid, f32::total_cmp);
+        if scores.len() % 2 == 1 {
+            return Some(f64::from(high));
+        }
+        let low = scores[..mid]
+            .iter()
+            .copied()
+            .max_by(f32::total_cmp)
+            .expect("an even count has a lower half");
+        Some((f64::from(low) + f64::from(high)) / 2.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgescore_engine::window::UserWindow;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trips_and_rejects_what_it_did_not_write() {
+        let mut w = StoredWindow::default();
+        w.insert([(10.5, 0.25), (3.0, -1.0)]);
+        let bytes = w.encode();
+        assert_eq!(bytes.len(), 1 + 2 * 12);
+        assert_eq!(w.encoded_len(), bytes.len());
+        assert_eq!(StoredWindow::decode(&bytes), Ok(w));
+        assert_eq!(StoredWindow::decode(&[]), Ok(StoredWindow::default()));
+        assert_eq!(
+            StoredWindow::decode(&[7]),
+            Err(StoredWindowError::UnknownFormat(7))
+        );
+        assert_eq!(
+            StoredWindow::decode(&bytes[..5]),
+            Err(StoredWindowError::Truncated(4))
+        );
+    }
+
+    proptest! {
+        /// Same events, same cutoffs: the stored window and the engine's window agree on the
+        /// count and the median (the engine's is a two-heap structure, an independent algorithm).
+        #[test]
+        fn agrees_with_the_engine_window(
+            events in prop::collection::vec((0u32..1000, -1000i32..1000), 1..200),
+            cutoffs in prop::collection::vec(0u32..1000, 0..4),
+        ) {
+            let mut stored = StoredWindow::default();
+            let mut engine = UserWindow::default();
+            for &(t, s) in &events {
+                let (t, s) = (f64::from(t), s as f32 / 7.0);
+                stored.insert([(t, s)]);
+                engine.insert(t, s);
+            }
+            let decoded = StoredWindow::decode(&stored.encode()).unwrap();
+            prop_assert_eq!(&decoded, &stored);
+            for cutoff in cutoffs {
+                stored.expire(f64::from(cutoff));
+                engine.expire(f64::from(cutoff));
+                prop_assert_eq!(stored.len(), engine.len());
+                prop_assert_eq!(stored.median(), engine.median());
+            }
+        }
+    }
+}

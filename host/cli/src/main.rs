@@ -1,0 +1,84 @@
+//! `edgescore`: the command line of the edgescore crates — the HTTP service (`edgescore-serve`),
+//! the Spin app under wasmtime (`edgescore-app-harness`), scoring, replay, inspection, load
+//! generation and benchmarks. Argument parsing and the wiring of the library crates live here;
+//! each subcommand is one module.
+
+mod args;
+mod bench;
+mod bench_app;
+mod input;
+mod inspect;
+mod loadgen;
+mod logging;
+mod replay;
+mod score;
+mod serve;
+mod serve_app;
+mod signals;
+
+// The service allocates per event (ids, feature rows) on many threads; mimalloc's thread-local
+// free lists measured cheaper than glibc's malloc here (see the README's HTTP benchmark).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "edgescore",
+    version,
+    about = "Score events with an ONNX model inside a sandboxed WebAssembly component"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (ingest, medians, stats, health) on sharded component instances.
+    Serve(serve::ServeArgs),
+    /// Serve the Spin app (components/http) with wasmtime, state in an in-process key-value store.
+    ServeApp(serve_app::ServeAppArgs),
+    /// Score feature rows: JSON lines of `[f, ...]` or `{"features": [...]}` → `{"score": s}` lines.
+    Score(score::ScoreArgs),
+    /// Ingest an events file through the engine and print each user's median and the stats.
+    Replay(replay::ReplayArgs),
+    /// Print the component's exported WIT, the model registry and the selected model's info.
+    Inspect(inspect::InspectArgs),
+    /// Post random event batches to a running service and report throughput and latency.
+    Loadgen(loadgen::LoadgenArgs),
+    /// Scoring throughput in the component vs the same core natively, as a table.
+    Bench(bench::BenchArgs),
+    /// The Spin app's cold and warm request latency and its stored bytes per event, as a table.
+    BenchApp(bench_app::BenchAppArgs),
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::ServeApp(args) => serve_app::run(args),
+        Command::Score(args) => score::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::BenchApp(args) => bench_app::run(args),
+        Command::Loadgen(args) => loadgen::run(args),
+    }
+}
+
+fn main() {
+    // Like other Unix filters: `edgescore inspect | head` ends quietly when head stops reading,
+    // instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    if let Err(e) = run(Cli::parse()) {
+        // One line, as a user reads it; the chain of causes joined.
+        eprintln!("edgescore: {e:#}");
+        std::process::exit(1);
+    }
+}

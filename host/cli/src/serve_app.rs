@@ -1,0 +1,133 @@
+//! `edgescore serve-app`: the Spin app served by wasmtime (see `host/src/app/`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use edgescore_app_harness::{App, AppConfig, EMBEDDED_APP};
+use edgescore_runtime::GuestLimits;
+
+use crate::logging::{self, LogFormat};
+use crate::signals;
+
+#[derive(Debug, Args)]
+pub struct ServeAppArgs {
+    /// Address to listen on
+    #[arg(long, env = "EDGESCORE_ADDR", default_value = "127.0.0.1")]
+    addr: std::net::IpAddr,
+    /// Port to listen on (`spin up`'s default; 0: any free port)
+    #[arg(long, env = "EDGESCORE_PORT", default_value_t = 3000)]
+    port: u16,
+    /// The app component (.wasm) instead of the one built in
+    #[arg(long, env = "EDGESCORE_APP_COMPONENT")]
+    component: Option<PathBuf>,
+    /// The key-value store the app may open (its `key_value_stores`)
+    #[arg(long, env = "EDGESCORE_KV_STORE", default_value = "default")]
+    kv_store: String,
+    /// Requests one instance serves before a fresh one replaces it (Spin: 128; 1: every request cold)
+    #[arg(long, default_value_t = 128)]
+    instance_reuse: usize,
+    /// Instances alive at once; requests beyond wait for a free one
+    #[arg(long, env = "EDGESCORE_MAX_INSTANCES", default_value_t = 64)]
+    max_instances: usize,
+    /// How long a request waits for a free instance before it gets 503 + Retry-After, in ms
+    #[arg(long, env = "EDGESCORE_INSTANCE_WAIT_MS", default_value_t = 5_000)]
+    instance_wait_ms: u64,
+    /// Largest request body, in bytes (413 as soon as a body passes it)
+    #[arg(long, env = "EDGESCORE_MAX_BODY_BYTES", default_value_t = 8 << 20)]
+    max_body_bytes: usize,
+    /// How long shutdown waits for requests in flight, in milliseconds
+    #[arg(long, env = "EDGESCORE_SHUTDOWN_TIMEOUT_MS", default_value_t = 30_000)]
+    shutdown_timeout_ms: u64,
+    /// The app's window, passed to it as its environment
+    #[arg(long, env = "EDGESCORE_WINDOW_SECONDS", default_value_t = 300.0)]
+    window_seconds: f64,
+    /// The app's allowed clock skew, passed to it as its environment
+    #[arg(long, env = "EDGESCORE_MAX_CLOCK_SKEW_SECONDS", default_value_t = 60.0)]
+    max_clock_skew_seconds: f64,
+    /// Linear memory one instance may use, in MiB
+    #[arg(long, env = "EDGESCORE_GUEST_MEMORY_MB", default_value_t = 512)]
+    guest_memory_mb: usize,
+    /// Wall time one request may take inside the app, in milliseconds
+    #[arg(long, env = "EDGESCORE_CALL_TIMEOUT_MS", default_value_t = 10_000)]
+    call_timeout_ms: u64,
+    /// The app's API token (its Spin variable `api_token`): every route but /health and /ready
+    /// requires it [default: none: open]
+    #[arg(long, env = "EDGESCORE_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
+    /// Log format
+    #[arg(long, env = "EDGESCORE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+    /// Log filter: a level (error, warn, info, debug) or tracing directives
+    #[arg(long, env = "EDGESCORE_LOG", default_value = "info")]
+    log: String,
+}
+
+pub fn run(args: ServeAppArgs) -> Result<()> {
+    let _log_guard = logging::init(args.log_format, &args.log)?;
+    anyhow::ensure!(
+        args.instance_reuse >= 1,
+        "instance-reuse: must be at least 1"
+    );
+    anyhow::ensure!(args.max_instances >= 1, "max-instances: must be at least 1");
+    let component = match &args.component {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("reading the app component {}", path.display()))?,
+        None => EMBEDDED_APP.to_vec(),
+    };
+    let without_token = args.api_token.as_deref().is_none_or(str::is_empty);
+    let config = AppConfig {
+        store: args.kv_store.clone(),
+        env: vec![
+            ("EDGESCORE_KV_STORE".into(), args.kv_store.clone()),
+            (
+                "EDGESCORE_WINDOW_SECONDS".into(),
+                args.window_seconds.to_string(),
+            ),
+            (
+                "EDGESCORE_MAX_CLOCK_SKEW_SECONDS".into(),
+                args.max_clock_skew_seconds.to_string(),
+            ),
+        ],
+        variables: args
+            .api_token
+            .iter()
+            .map(|token| ("api_token".to_string(), token.clone()))
+            .collect(),
+        reuse: args.instance_reuse,
+        max_instances: args.max_instances,
+        instance_wait: Duration::from_millis(args.instance_wait_ms),
+        max_body_bytes: args.max_body_bytes,
+        limits: GuestLimits {
+            memory_bytes: args.guest_memory_mb << 20,
+            call_timeout: Duration::from_millis(args.call_timeout_ms),
+            call_fuel: None,
+        },
+    };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    tokio.block_on(async move {
+        let app = App::new(&component, config)?;
+        let address = SocketAddr::new(args.addr, args.port);
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        let address = listener.local_addr()?;
+        tracing::info!(address = %address, url = format!("http://{address}"), "listening");
+        if !address.ip().is_loopback() && without_token {
+            tracing::warn!(
+                address = %address,
+                "listening beyond loopback without an API token: anyone who reaches this port can \
+                 use the API (set --api-token or EDGESCORE_API_TOKEN)"
+            );
+        }
+        let timeout = Duration::from_millis(args.shutdown_timeout_ms);
+        signals::serve_until_signalled(|shutdown| app.serve(listener, shutdown), timeout).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}

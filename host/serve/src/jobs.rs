@@ -1,0 +1,259 @@
+//! Batch jobs: `POST /batch` queues instances for scoring and answers a job id at once; a small
+//! pool of workers scores queued jobs in chunks, pausing while ingest requests wait in the shard
+//! queues so that ingest traffic keeps priority; `GET /batch/{id}` reports status, progress and,
+//! when done, the predictions. Finished jobs are forgotten after a retention time, and the oldest
+//! first when more than `max_finished` jobs or `max_result_bytes` of predictions are kept. Jobs
+//! live in memory only: a restart forgets them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::models::Predictor;
+
+#[derive(Debug, Clone, Copy)]
+pub struct JobsConfig {
+    /// Jobs scored at once.
+    pub workers: usize,
+    /// Jobs waiting for a worker before new ones get 429.
+    pub queue: usize,
+    /// Instances scored per component call.
+    pub chunk: usize,
+    /// How long a finished job stays readable.
+    pub retention: Duration,
+    /// Finished jobs kept at most; the oldest is forgotten first.
+    pub max_finished: usize,
+    /// Bytes of finished jobs' predictions kept at most (8 per prediction); the oldest job is
+    /// forgotten first.
+    pub max_result_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// `GET /batch/{id}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub progress: Progress,
+    pub model_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+struct Job {
+    view: JobView,
+    finished: Option<Instant>,
+}
+
+struct Work {
+    id: String,
+    rows: Vec<f32>,
+    predictor: Arc<Predictor>,
+}
+
+pub struct Jobs {
+    config: JobsConfig,
+    jobs: Mutex<Board>,
+    queue: mpsc::Sender<Work>,
+}
+
+/// Every job known, and the finished ones oldest first with what their results weigh.
+#[derive(Default)]
+struct Board {
+    by_id: HashMap<String, Job>,
+    finished: VecDeque<(String, usize)>,
+    finished_bytes: usize,
+}
+
+impl Board {
+    /// Forgets the oldest finished job.
+    fn forget_oldest(&mut self) {
+        if let Some((id, bytes)) = self.finished.pop_front() {
+            self.by_id.remove(&id);
+            self.finished_bytes -= bytes;
+        }
+    }
+}
+
+/// Why a job was not queued.
+#[derive(Debug)]
+pub enum SubmitError {
+    QueueFull,
+}
+
+impl Jobs {
+    /// Starts the workers on the current tokio runtime. `busy` tells whether ingest is waiting.
+    pub fn start(config: JobsConfig, busy: impl Fn() -> bool + Send + Sync + 'static) -> Arc<Jobs> {
+        let (queue, rx) = mpsc::channel::<Work>(config.queue.max(1));
+        let jobs = Arc::new(Jobs {
+            config,
+            jobs: Mutex::new(Board::default()),
+            queue,
+        });
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let busy = Arc::new(busy);
+        for _ in 0..config.workers {
+            let (jobs, rx, busy) = (Arc::downgrade(&jobs), rx.clone(), busy.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Some(work) = rx.lock().await.recv().await else {
+                        return;
+                    };
+                    let Some(jobs) = jobs.upgrade() else { return };
+                    jobs.run(work, busy.as_ref()).await;
+                }
+            });
+        }
+        jobs
+    }
+
+    /// Queues a job of `rows` (row-major, the predictor's width); returns its id.
+    pub fn submit(&self, rows: Vec<f32>, predictor: Arc<Predictor>) -> Result<String, SubmitError> {
+        self.forget_expired();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let width = predictor.info.input_width.max(1) as usize;
+        let view = JobView {
+            job_id: id.clone(),
+            status: JobStatus::Queued,
+            progress: Progress {
+                done: 0,
+                total: rows.len() / width,
+            },
+            model_version: predictor.model.version_label(),
+            predictions: None,
+            error: None,
+        };
+        // Registered before it is queued, so that a fast worker always finds it.
+        self.lock().by_id.insert(
+            id.clone(),
+            Job {
+                view,
+                finished: None,
+            },
+        );
+        let work = Work {
+            id: id.clone(),
+            rows,
+            predictor,
+        };
+        if self.queue.try_send(work).is_err() {
+            self.lock().by_id.remove(&id);
+            return Err(SubmitError::QueueFull);
+        }
+        Ok(id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<JobView> {
+        self.forget_expired();
+        self.lock().by_id.get(id).map(|j| j.view.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Board> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets finished jobs past their retention (the oldest finished first).
+    fn forget_expired(&self) {
+        let retention = self.config.retention;
+        let mut board = self.lock();
+        while let Some((id, _)) = board.finished.front() {
+            let expired = board
+                .by_id
+                .get(id)
+                .and_then(|j| j.finished)
+                .is_none_or(|at| at.elapsed() >= retention);
+            if !expired {
+                break;
+            }
+            board.forget_oldest();
+        }
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut Job)) {
+        if let Some(job) = self.lock().by_id.get_mut(id) {
+            f(job);
+        }
+    }
+
+    async fn run(&self, work: Work, busy: &(dyn Fn() -> bool + Send + Sync)) {
+        self.update(&work.id, |j| j.view.status = JobStatus::Running);
+        let width = work.predictor.info.input_width.max(1) as usize;
+        let mut predictions = Vec::with_capacity(work.rows.len() / width);
+        for chunk in work.rows.chunks(self.config.chunk.max(1) * width) {
+            // Ingest first: wait while requests queue at the shards.
+            while busy() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let (predictor, chunk) = (work.predictor.clone(), chunk.to_vec());
+            let scored = tokio::task::spawn_blocking(move || {
+                fail::fail_point!("batch-score", |_| Err(edgescore_runtime::CallError::Trap(
+                    "injected by the batch-score fail point".into()
+                )));
+                predictor.score(&chunk)
+            })
+            .await;
+            match scored {
+                Ok(Ok(scores)) => {
+                    if let Err(e) = edgescore_contract::predict::check_predictions(&scores) {
+                        let at = predictions.len();
+                        return self.finish(
+                            &work.id,
+                            Err(format!("{} (from instance {at} on)", e.message())),
+                        );
+                    }
+                    predictions.extend(scores.into_iter().map(f64::from));
+                    let done = predictions.len();
+                    self.update(&work.id, |j| j.view.progress.done = done);
+                }
+                Ok(Err(e)) => return self.finish(&work.id, Err(e.to_string())),
+                Err(e) => return self.finish(&work.id, Err(e.to_string())),
+            }
+        }
+        self.finish(&work.id, Ok(predictions));
+    }
+
+    fn finish(&self, id: &str, outcome: Result<Vec<f64>, String>) {
+        let bytes = outcome.as_ref().map_or(0, |p| p.len() * size_of::<f64>());
+        self.update(id, |j| {
+            match outcome {
+                Ok(predictions) => {
+                    j.view.status = JobStatus::Done;
+                    j.view.predictions = Some(predictions);
+                }
+                Err(e) => {
+                    j.view.status = JobStatus::Failed;
+                    j.view.error = Some(format!("scoring failed: {e}"));
+                }
+            }
+            j.finished = Some(Instant::now());
+        });
+        let mut board = self.lock();
+        board.finished.push_back((id.to_string(), bytes));
+        board.finished_bytes += bytes;
+        // The newest job stays even alone over the bytes cap: its client is waiting for it.
+        while board.finished.len() > self.config.max_finished.max(1)
+            || (board.finished_bytes > self.config.max_result_bytes && board.finished.len() > 1)
+        {
+            board.forget_oldest();
+        }
+    }
+}

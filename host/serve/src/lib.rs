@@ -1,0 +1,224 @@
+//! `edgescore serve`: the HTTP API of `docs/http-api.md` on sharded instances of the scoring
+//! component, as an axum service.
+//!
+//! - [`routes`]: the route table (one table builds the router and the route list of `/stats`)
+//!   and one module per route family; requests and answers are `edgescore-contract`'s, errors
+//!   go through [`error::Error`];
+//! - [`shard`]: one thread and one component instance per shard; queued ingests merged into one
+//!   component call; rebuild from checkpoint + log after a failure. [`shards`]: the shards as one
+//!   (users by hash, a request queued on all its shards or none);
+//! - [`telemetry`]: counters, per-route and component-call metrics, Prometheus exposition;
+//! - [`watermark`]: the service-wide watermark;
+//! - [`catalog`] / [`models`]: the model versions served now; [`reload`]: swapping one in;
+//! - [`jobs`]: batch jobs; [`drift`]: feature drift of the active model.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use edgescore_runtime::{ComponentSource, GuestLimits, Runtime};
+//! use edgescore_serve::{ModelSet, Service, ServiceConfig};
+//!
+//! let runtime = Runtime::new(&ComponentSource::Embedded, GuestLimits::default())?;
+//! let models = ModelSet::from_dir(None, None, None)?; // the registry built in
+//! let service = Service::start(&runtime, models, ServiceConfig::default())?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! edgescore_serve::serve(listener, service, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+mod catalog;
+mod drift;
+mod error;
+mod jobs;
+mod models;
+mod reload;
+mod routes;
+mod server;
+pub mod shard;
+mod shards;
+mod telemetry;
+mod watermark;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use edgescore_runtime::{Runtime, ScoringEngine};
+use edgescore_types::EngineConfig;
+use tokio::sync::RwLock;
+
+use catalog::Catalog;
+pub use drift::DriftConfig;
+pub use jobs::JobsConfig;
+pub use models::{ModelSet, ModelSource, Predictor, ServedModel};
+pub use reload::{ReloadError, ReloadOutcome};
+pub use server::ServerLimits;
+use shard::Shard;
+pub use shard::ShardConfig;
+use shards::Shards;
+use telemetry::Counters;
+use watermark::Watermark;
+
+/// Everything the service is configured with (flags and `EDGESCORE_*` variables in the CLI).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub engine: EngineConfig,
+    pub shards: usize,
+    pub shard: ShardConfig,
+    /// Largest request body accepted, in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Most events accepted in one ingest request (413 above).
+    pub max_events: usize,
+    pub drift: DriftConfig,
+    pub jobs: JobsConfig,
+    /// When set, every route but `/health`, `/ready` and `/metrics` needs
+    /// `Authorization: Bearer <token>`.
+    pub api_token: Option<String>,
+    /// What one client may take: time to send a request, requests in flight.
+    pub limits: ServerLimits,
+}
+
+impl Default for ServiceConfig {
+    /// The CLI's defaults, with one shard per core.
+    fn default() -> Self {
+        ServiceConfig {
+            engine: EngineConfig::default(),
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            shard: ShardConfig {
+                queue_depth: 1024,
+                max_merge_events: 8192,
+                checkpoint_interval: Duration::from_secs(10),
+            },
+            max_body_bytes: 8 << 20,
+            max_events: 10_000,
+            drift: DriftConfig {
+                window_events: 1000,
+                threshold: 0.2,
+            },
+            jobs: JobsConfig {
+                workers: 1,
+                queue: 64,
+                chunk: 256,
+                retention: Duration::from_secs(3600),
+                max_finished: 1024,
+                max_result_bytes: 128 << 20,
+            },
+            api_token: None,
+            limits: ServerLimits::default(),
+        }
+    }
+}
+
+/// The running service: shards, watermark and counters, shared by every request handler.
+pub struct Service {
+    config: ServiceConfig,
+    runtime: Runtime,
+    /// Ingest holds it for reading while it judges and queues a request; a reload takes it for
+    /// writing to queue its swap on every shard at one point of the ingest order.
+    catalog: RwLock<Arc<Catalog>>,
+    reloading: tokio::sync::Mutex<()>,
+    jobs: Arc<jobs::Jobs>,
+    shards: Shards,
+    watermark: Arc<Watermark>,
+    counters: Arc<Counters>,
+    started: Instant,
+}
+
+impl Service {
+    /// Starts one engine instance per shard on the active model, scorer instances of every
+    /// served version for `/predict`, and the batch workers (on the current tokio runtime).
+    pub fn start(
+        runtime: &Runtime,
+        models: ModelSet,
+        config: ServiceConfig,
+    ) -> Result<Arc<Service>> {
+        anyhow::ensure!(config.shards >= 1, "shards: must be at least 1");
+        let catalog = Catalog::build(runtime, models, config.engine, config.shards, None)?;
+        let active = catalog.active();
+        let watermark = Arc::new(Watermark::default());
+        let counters = Arc::new(Counters::new(&routes::paths(), catalog.drift(config.drift)));
+        let mut shards = Vec::with_capacity(config.shards);
+        for index in 0..config.shards {
+            let mut engine = ScoringEngine::new(runtime, &active.onnx, config.engine)
+                .with_context(|| format!("starting shard {index}"))?;
+            let budget = state_budget(runtime.limits().memory_bytes, engine.memory_bytes());
+            engine
+                .set_capacity(budget)
+                .with_context(|| format!("starting shard {index}"))?;
+            let shard = Shard::spawn(
+                index,
+                engine,
+                active.version_label(),
+                watermark.clone(),
+                counters.clone(),
+                config.shard,
+            )
+            .context("starting a shard thread")?;
+            shards.push(shard);
+        }
+        let queues: Vec<_> = shards.iter().map(|s| s.queue.clone()).collect();
+        let ingest_waiting = move || queues.iter().any(|q| q.capacity() < q.max_capacity());
+        let jobs = jobs::Jobs::start(config.jobs, ingest_waiting);
+        Ok(Arc::new(Service {
+            runtime: runtime.clone(),
+            catalog: RwLock::new(Arc::new(catalog)),
+            reloading: tokio::sync::Mutex::default(),
+            jobs,
+            config,
+            shards: Shards::new(shards),
+            watermark,
+            counters,
+            started: Instant::now(),
+        }))
+    }
+
+    /// The versions served now.
+    async fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().await.clone()
+    }
+
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        routes::router(self.clone())
+    }
+
+    /// The shard owning a user's window.
+    pub fn shard_of(&self, user_id: &str) -> usize {
+        self.shards.shard_of(user_id)
+    }
+
+    /// Requests being handled now.
+    pub fn requests_in_flight(&self) -> u64 {
+        Counters::get(&self.counters.in_flight)
+    }
+
+    pub fn shards(&self) -> &[Shard] {
+        self.shards.all()
+    }
+
+    /// Lets every shard finish its queue, then ends the shard threads.
+    pub async fn stop(&self) {
+        self.shards.stop().await;
+    }
+}
+
+/// What a shard may hold in state, of a guest memory of `limit` bytes of which `baseline` is in
+/// use once the model is loaded: three quarters of the rest, less a reserve for what a call
+/// needs beside the state (a merged batch, a snapshot chunk). The quarter left is room for the
+/// doubling of the engine's largest tables and the allocator's fragmentation: the guest never
+/// traps on its state's size.
+pub fn state_budget(limit: usize, baseline: u64) -> u64 {
+    const RESERVE: u64 = 8 << 20;
+    (limit as u64).saturating_sub(baseline + RESERVE) / 4 * 3
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, finishes the requests in flight and
+/// drains the shards.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: Arc<Service>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = service.config.limits;
+    server::serve(listener, service.router(), limits, shutdown).await?;
+    service.stop().await;
+    Ok(())
+}

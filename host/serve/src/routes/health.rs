@@ -1,0 +1,27 @@
+//! `GET /health` (the process is up) and `GET /ready` (every shard can score).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use edgescore_contract::responses::StatusBody;
+
+use crate::Service;
+
+pub async fn health() -> Json<StatusBody> {
+    Json(StatusBody::OK)
+}
+
+pub async fn ready(State(service): State<Arc<Service>>) -> (StatusCode, Json<StatusBody>) {
+    match service.shards().iter().find(|s| !s.healthy()) {
+        None => (StatusCode::OK, Json(StatusBody::OK)),
+        Some(shard) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(StatusBody::unavailable(format!(
+                "shard {}: the scoring component could not be rebuilt",
+                shard.index
+            ))),
+        ),
+    }
+}

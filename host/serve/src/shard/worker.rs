@@ -1,0 +1,376 @@
+//! The shard's thread: drains its queue, merges consecutive ingests into one component call,
+//! answers the other commands in queue order, and checkpoints when it is due.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use edgescore_runtime::{CallError, LoadedModel, ScoringEngine};
+use tokio::sync::mpsc;
+
+use super::merge::{Job, Merged};
+use super::recovery::Recovery;
+use super::{Command, ShardConfig, ShardError, ShardStatus};
+use crate::telemetry::Counters;
+use crate::watermark::Watermark;
+
+/// What a worker shares with the service.
+pub struct Shared {
+    pub watermark: Arc<Watermark>,
+    /// Accepted events and the shard's own rejections are counted here, when recorded, so that
+    /// `/stats` is exact even for requests whose client went away.
+    pub counters: Arc<Counters>,
+    pub config: ShardConfig,
+    pub(super) status: Arc<ShardStatus>,
+}
+
+pub struct Worker {
+    index: usize,
+    engine: ScoringEngine,
+    rx: mpsc::Receiver<Command>,
+    shared: Shared,
+    /// The service watermark this engine was last advanced to.
+    seen_watermark: Option<f64>,
+    recovery: Recovery,
+    /// A model loaded by `Prepare`, waiting for its `Swap`.
+    prepared: Option<LoadedModel>,
+    /// The label of the model scoring now.
+    version: String,
+    /// When a failed rebuild may be tried again.
+    rebuild_backoff: Backoff,
+}
+
+/// A shard whose capacity is used up answers 503 for this long before it is asked again.
+const FULL_FOR: Duration = Duration::from_secs(1);
+
+/// Pauses between rebuild attempts that fail: 100 ms, doubling, at most 5 s (a rebuild that
+/// cannot succeed must not take the shard's whole time).
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    not_before: Option<Instant>,
+}
+
+impl Backoff {
+    /// Counts a failure; returns the pause before the next attempt.
+    fn failed(&mut self) -> Duration {
+        let wait = Duration::from_millis(100 << self.failures.min(6)).min(Duration::from_secs(5));
+        self.failures += 1;
+        self.not_before = Some(Instant::now() + wait);
+        wait
+    }
+
+    /// The time left before the next attempt, if any.
+    fn remaining(&self) -> Option<Duration> {
+        let left = self.not_before?.checked_duration_since(Instant::now())?;
+        (!left.is_zero()).then_some(left)
+    }
+}
+
+impl Worker {
+    pub fn new(
+        index: usize,
+        engine: ScoringEngine,
+        version: String,
+        rx: mpsc::Receiver<Command>,
+        shared: Shared,
+    ) -> Worker {
+        Worker {
+            index,
+            engine,
+            rx,
+            shared,
+            seen_watermark: None,
+            recovery: Recovery::new(version.clone()),
+            prepared: None,
+            version,
+            rebuild_backoff: Backoff::default(),
+        }
+    }
+
+    pub fn run(mut self) {
+        while let Some(first) = self.rx.blocking_recv() {
+            let mut queued = first.events();
+            let mut commands = vec![first];
+            while queued < self.shared.config.max_merge_events {
+                match self.rx.try_recv() {
+                    Ok(command) => {
+                        queued += command.events();
+                        commands.push(command);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let stop = commands.iter().any(|c| matches!(c, Command::Stop));
+            // A panic in the host's handling must not leave the shard dead with its users'
+            // requests failing: the requests being handled get no answer (500, nothing of them
+            // acknowledged), and the instance is rebuilt from its checkpoint and log.
+            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(commands)));
+            if handled.is_err() {
+                self.recover_from_panic();
+            }
+            if stop {
+                break;
+            }
+            if self.checkpoint_due() {
+                self.checkpoint();
+            }
+        }
+    }
+
+    fn recover_from_panic(&mut self) {
+        self.shared.status.panics.fetch_add(1, Ordering::Relaxed);
+        self.shared.status.unhealthy.store(true, Ordering::Relaxed);
+        self.recovery.needs_rebuild = true;
+        tracing::error!(
+            shard = self.index,
+            "the shard's thread panicked; rebuilding it from its checkpoint and log"
+        );
+        // Now rather than on the next request, so that /ready turns healthy again by itself.
+        let _ = self.rebuild();
+    }
+
+    /// Handles drained commands in order, merging consecutive ingests into one call.
+    fn handle(&mut self, commands: Vec<Command>) {
+        fail::fail_point!("shard-handle");
+        let mut group = Vec::new();
+        for command in commands {
+            match command {
+                Command::Ingest { events, now, reply } => group.push(Job { events, now, reply }),
+                other => {
+                    self.ingest(std::mem::take(&mut group));
+                    match self.ready() {
+                        Ok(()) => self.answer(other),
+                        Err(e) => other.fail(&e),
+                    }
+                }
+            }
+        }
+        self.ingest(group);
+    }
+
+    /// Rebuilds the instance if the last call failed, and brings it to the service watermark.
+    fn ready(&mut self) -> Result<(), ShardError> {
+        if self.recovery.needs_rebuild {
+            if let Some(wait) = self.rebuild_backoff.remaining() {
+                return Err(ShardError {
+                    shard: self.index,
+                    error: CallError::Instantiate(format!(
+                        "its rebuild failed; the next attempt is in {:.1} s",
+                        wait.as_secs_f64()
+                    )),
+                });
+            }
+            self.rebuild()?;
+        }
+        let Some(w) = self.shared.watermark.get() else {
+            return Ok(());
+        };
+        if self.seen_watermark.is_some_and(|seen| seen >= w) {
+            return Ok(());
+        }
+        self.guarded(|engine| engine.advance(w))?;
+        self.seen_watermark = Some(w);
+        self.recovery.advanced(w);
+        // Expiry may have made room.
+        self.observe_capacity();
+        Ok(())
+    }
+
+    /// Scores and records a group of queued ingests in one component call.
+    fn ingest(&mut self, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let merged = Merged::new(jobs);
+        if let Err(e) = self.ready() {
+            return merged.fail(&e);
+        }
+        let started = Instant::now();
+        let report = self.guarded(|engine| {
+            let report = engine.ingest_guest_events(&merged.events, merged.now)?;
+            if merged.fits(&report) {
+                Ok(report)
+            } else {
+                Err(CallError::Trap(
+                    "the component's ingest report does not match the batch".into(),
+                ))
+            }
+        });
+        let counters = &self.shared.counters;
+        counters
+            .metrics
+            .record_component_call("ingest", started.elapsed());
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => return merged.fail(&e),
+        };
+        for r in &report.rejections {
+            counters.reject(r.reason);
+        }
+        let now = merged.now;
+        let (recorded, answers) = merged.answer(report);
+        Counters::count(&counters.events_processed, recorded.len() as u64);
+        counters.scored(&self.version, recorded.len() as u64);
+        let rows: Vec<f32> = recorded
+            .iter()
+            .flat_map(|e| e.features.iter().copied())
+            .collect();
+        counters.observe_features(&rows);
+        // Logged before anyone is told: an acknowledged event is always in the log a rebuild
+        // replays.
+        self.recovery.ingested(recorded, now);
+        answers.send();
+        self.observe_capacity();
+    }
+
+    /// Publishes how full the engine is and how much memory it has grown to.
+    fn observe_capacity(&mut self) {
+        let Ok(fill) = self.guarded(|engine| engine.fill()) else {
+            return;
+        };
+        let status = &self.shared.status;
+        status.fill_permille.store(fill, Ordering::Relaxed);
+        status
+            .memory_bytes
+            .store(self.engine.memory_bytes(), Ordering::Relaxed);
+        let full = (fill >= 1000).then(|| Instant::now() + FULL_FOR);
+        *status.full_until.lock().unwrap_or_else(|p| p.into_inner()) = full;
+    }
+
+    fn answer(&mut self, command: Command) {
+        match command {
+            Command::Median { user_id, reply } => {
+                let _ = reply.send(self.guarded(|engine| engine.median(&user_id)));
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(self.guarded(|engine| engine.stats()));
+            }
+            Command::Prepare { onnx, reply } => {
+                if let Some(old) = self.prepared.take() {
+                    self.engine.discard_model(old);
+                }
+                let loaded = self.guarded(|engine| engine.load_model(onnx));
+                let _ = reply.send(loaded.map(|model| self.prepared = Some(model)));
+            }
+            Command::Swap { version, reply } => {
+                let _ = reply.send(self.swap(version));
+            }
+            Command::Ingest { .. } | Command::Stop => {}
+        }
+    }
+
+    /// Switches to the prepared model (loading it again only if the instance was rebuilt since).
+    fn swap(&mut self, version: String) -> Result<(), ShardError> {
+        fail::fail_point!("shard-swap", |_| Err(ShardError {
+            shard: self.index,
+            error: CallError::Trap("injected by the shard-swap fail point".into()),
+        }));
+        let Some(model) = self.prepared.take() else {
+            return Err(ShardError {
+                shard: self.index,
+                error: CallError::Trap("swap: no model was prepared".into()),
+            });
+        };
+        self.guarded(|engine| engine.replace_model(model))?;
+        tracing::debug!(shard = self.index, version, "model swapped in");
+        self.recovery
+            .swapped(self.engine.model().clone(), version.clone());
+        self.version = version;
+        Ok(())
+    }
+
+    /// One call on the engine; a guest failure marks the instance for a rebuild.
+    fn guarded<R>(
+        &mut self,
+        f: impl FnOnce(&mut ScoringEngine) -> Result<R, CallError>,
+    ) -> Result<R, ShardError> {
+        let result = f(&mut self.engine);
+        if let Err(e) = &result
+            && e.is_guest_failure()
+        {
+            tracing::error!(shard = self.index, error = %e, "scoring component failed; rebuilding the shard from its checkpoint");
+            self.recovery.needs_rebuild = true;
+            // Not able to score until rebuilt: /ready says so.
+            self.shared.status.unhealthy.store(true, Ordering::Relaxed);
+        }
+        result.map_err(|error| ShardError {
+            shard: self.index,
+            error,
+        })
+    }
+
+    /// A new instance from the last checkpoint, then the log replayed on it.
+    fn rebuild(&mut self) -> Result<(), ShardError> {
+        let started = Instant::now();
+        let result = (|| {
+            fail::fail_point!("shard-rebuild", |_| Err(CallError::Instantiate(
+                "injected by the shard-rebuild fail point".into()
+            )));
+            self.recovery.rebuild(&mut self.engine)
+        })();
+        self.shared.status.restarts.fetch_add(1, Ordering::Relaxed);
+        let healthy = result.is_ok();
+        self.shared
+            .status
+            .unhealthy
+            .store(!healthy, Ordering::Relaxed);
+        match result {
+            Ok(version) => {
+                self.version = version;
+                self.recovery.needs_rebuild = false;
+                self.rebuild_backoff = Backoff::default();
+                tracing::warn!(
+                    shard = self.index,
+                    replayed_events = self.recovery.log_events(),
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "shard rebuilt from its checkpoint and log"
+                );
+                Ok(())
+            }
+            Err(error) => {
+                let wait = self.rebuild_backoff.failed();
+                tracing::error!(shard = self.index, error = %error, retry_in_ms = wait.as_millis() as u64, "shard rebuild failed; retrying after a pause");
+                Err(ShardError {
+                    shard: self.index,
+                    error,
+                })
+            }
+        }
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        self.recovery
+            .checkpoint_due(self.shared.config.checkpoint_interval)
+    }
+
+    fn checkpoint(&mut self) {
+        let started = Instant::now();
+        if let Err(e) = self.guarded(|engine| engine.checkpoint()) {
+            return tracing::error!(error = %e, "checkpoint failed; the log is kept");
+        }
+        // The checkpoint holds everything logged so far: the log goes now, whatever happens
+        // next (a rebuild must not replay what the checkpoint already holds).
+        self.recovery.checkpointed(self.version.clone());
+        self.shared
+            .status
+            .checkpoints
+            .fetch_add(1, Ordering::Relaxed);
+        let stats = self.guarded(|engine| {
+            fail::fail_point!("shard-stats-after-checkpoint", |_| Err(CallError::Trap(
+                "injected by the shard-stats-after-checkpoint fail point".into()
+            )));
+            engine.stats()
+        });
+        if let Ok(stats) = stats {
+            self.recovery.sized(stats.events_in_windows);
+            tracing::debug!(
+                shard = self.index,
+                events = stats.events_in_windows,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                "checkpoint"
+            );
+        }
+    }
+}
