@@ -49,6 +49,43 @@ async fn count(c: &Client, user: &str) -> u64 {
         .unwrap()
 }
 
+/// A user's count, asked until the shard's rebuild pause is over: meanwhile the shard answers
+/// 503 with `Retry-After` (a minute at most).
+async fn count_once_rebuilt(c: &Client, user: &str) -> u64 {
+    let started = std::time::Instant::now();
+    loop {
+        let r = c.get(&format!("/users/{user}/median")).await;
+        if r.status == 200 {
+            return r.body["count"].as_u64().unwrap();
+        }
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(r.retry_after.is_some(), "a 503 says when to retry");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never rebuilt: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `/ready` once it answers `status` (a minute at most).
+async fn ready_when(c: &Client, status: u16) -> edgescore_tests::http::Answer {
+    let started = std::time::Instant::now();
+    loop {
+        let r = c.get("/ready").await;
+        if r.status == status {
+            return r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "/ready stays {}",
+            r.status
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A user on each shard.
 fn one_per_shard(server: &NativeServer, prefix: &str) -> [String; 2] {
     let find = |shard| {
@@ -96,8 +133,8 @@ async fn a_panicking_shard_is_rebuilt_and_ready_says_so_meanwhile() {
             .await;
         assert_eq!(r.status, 500, "{}", r.body);
         assert_eq!(r.body["not_recorded"], json!([0]), "{}", r.body);
-        let ready = c.get("/ready").await;
-        assert_eq!(ready.status, 503, "{}", ready.body);
+        // The 500 goes out as the panic unwinds, before the shard is marked as rebuilding.
+        let ready = ready_when(c, 503).await;
         assert_eq!(ready.body["status"], "unavailable");
         assert!(
             ready.body["reason"]
@@ -106,9 +143,10 @@ async fn a_panicking_shard_is_rebuilt_and_ready_says_so_meanwhile() {
                 .contains("could not be rebuilt")
         );
     }
-    // The next request rebuilds the shard; /ready follows.
+    // A request after the rebuild's pause (it backs off after failing) rebuilds the shard;
+    // /ready follows.
     assert_eq!(
-        count(c, &a).await,
+        count_once_rebuilt(c, &a).await,
         1,
         "the acknowledged event survived, the failed one is not there"
     );
@@ -541,7 +579,8 @@ async fn a_flood_of_new_users_is_refused_at_capacity_and_the_shard_keeps_serving
     let full = memory_when_full.expect("whole batches refused at capacity");
     let s = c.get("/stats").await.body;
     let detail = &s["shard_detail"][0];
-    assert!(detail["fill_permille"].as_u64().unwrap() >= 900, "{detail}");
+    // New users stop where one more would pass nine tenths of the budget.
+    assert!(detail["fill_permille"].as_u64().unwrap() >= 890, "{detail}");
     let end = detail["guest_memory_bytes"].as_u64().unwrap();
     assert!(
         end <= full + (2 << 20),
@@ -563,10 +602,11 @@ async fn a_flood_of_new_users_is_refused_at_capacity_and_the_shard_keeps_serving
     {
         let _panic = FailPoint::set("shard-handle", "1*panic");
         let r = c.get("/users/held/median").await;
-        assert_eq!(r.status, 500, "{}", r.body);
+        assert_eq!(r.status, 503, "a read the shard dropped: {}", r.body);
+        assert!(r.retry_after.is_some());
     }
     eventually_async(c, |s| s["shard_panics"] == 1).await;
-    assert_eq!(count(c, "held").await, 2);
+    assert_eq!(count_once_rebuilt(c, "held").await, 2);
     let s = c.get("/stats").await.body;
     assert_eq!(s["users_tracked"].as_u64(), Some(users), "{s}");
     assert_eq!(c.get("/ready").await.status, 200);

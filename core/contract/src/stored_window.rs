@@ -18,6 +18,9 @@ pub enum StoredWindowError {
     UnknownFormat(u8),
     #[error("stored window: {0} bytes is not a whole number of events")]
     Truncated(usize),
+    /// Events this module never writes: out of time order, or a time or score not finite.
+    #[error("stored window: event {0} is out of order or not finite")]
+    Corrupt(usize),
 }
 
 /// A user's events, oldest first.
@@ -47,8 +50,15 @@ impl StoredWindow {
                     f32::from_le_bytes(s.try_into().expect("4 bytes")),
                 )
             })
-            .collect();
-        Ok(StoredWindow { events })
+            .collect::<Vec<(f64, f32)>>();
+        // Expiry and lateness rely on finite times in order: refuse what `encode` never writes.
+        let corrupt = events.iter().enumerate().position(|(i, &(t, s))| {
+            !t.is_finite() || !s.is_finite() || (i > 0 && events[i - 1].0 > t)
+        });
+        match corrupt {
+            Some(i) => Err(StoredWindowError::Corrupt(i)),
+            None => Ok(StoredWindow { events }),
+        }
     }
 
     /// What [`StoredWindow::encode`] writes, in bytes.
@@ -130,6 +140,37 @@ mod tests {
             StoredWindow::decode(&bytes[..5]),
             Err(StoredWindowError::Truncated(4))
         );
+    }
+
+    /// A value out of time order used to decode, and expiry (a binary search) then kept events at
+    /// or before its cutoff; the `stored_window` fuzz target checks this on arbitrary bytes.
+    #[test]
+    fn refuses_events_out_of_order_or_not_finite() {
+        let value = |events: &[(f64, f32)]| {
+            let mut bytes = vec![STORED_WINDOW_FORMAT];
+            for (t, s) in events {
+                bytes.extend_from_slice(&t.to_le_bytes());
+                bytes.extend_from_slice(&s.to_le_bytes());
+            }
+            bytes
+        };
+        let out_of_order = value(&[(200.0, 0.5), (100.0, 0.25)]);
+        assert_eq!(
+            StoredWindow::decode(&out_of_order),
+            Err(StoredWindowError::Corrupt(1))
+        );
+        let nan_time = value(&[(f64::NAN, 0.5)]);
+        assert_eq!(
+            StoredWindow::decode(&nan_time),
+            Err(StoredWindowError::Corrupt(0))
+        );
+        let infinite_score = value(&[(1.0, 0.5), (2.0, f32::INFINITY)]);
+        assert_eq!(
+            StoredWindow::decode(&infinite_score),
+            Err(StoredWindowError::Corrupt(1))
+        );
+        let ties = value(&[(1.0, 0.5), (1.0, 0.25)]);
+        assert_eq!(StoredWindow::decode(&ties).map(|w| w.len()), Ok(2));
     }
 
     proptest! {

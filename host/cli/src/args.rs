@@ -108,7 +108,7 @@ pub struct RuntimeArgs {
     #[arg(long, env = "EDGESCORE_COMPONENT")]
     component: Option<PathBuf>,
     /// Linear memory one instance may use, in MiB
-    #[arg(long, env = "EDGESCORE_GUEST_MEMORY_MB", default_value_t = 512)]
+    #[arg(long, env = "EDGESCORE_GUEST_MEMORY_MB", default_value_t = 1024)]
     guest_memory_mb: usize,
     /// Wall time one call into the component may take, in milliseconds
     #[arg(long, env = "EDGESCORE_CALL_TIMEOUT_MS", default_value_t = 10_000)]

@@ -36,7 +36,7 @@ pub struct GuestLimits {
 impl Default for GuestLimits {
     fn default() -> Self {
         GuestLimits {
-            memory_bytes: 512 << 20,
+            memory_bytes: 1024 << 20,
             call_timeout: Duration::from_secs(10),
             call_fuel: None,
         }

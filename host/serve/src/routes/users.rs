@@ -33,10 +33,14 @@ pub async fn median(
     }
     let median = answer
         .await
-        .map_err(|_| ApiError::unavailable("service: shutting down", 1))?
+        // The shard dropped the request unanswered: its thread failed (and is being rebuilt) or
+        // the service is stopping. Nothing was done; a retry may be answered.
+        .map_err(|_| {
+            ApiError::unavailable(format!("shard {shard}: stopped before answering; retry"), 1)
+        })?
         .map_err(|e| {
             Counters::count(&service.counters.failed, 1);
-            ApiError::internal(e.to_string())
+            e.to_api_error()
         })?;
     Ok(Json(MedianResponse {
         user_id,

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use edgescore_contract::ApiError;
 use edgescore_contract::ingest::Accepted;
 use edgescore_runtime::{CallError, ScoringEngine};
 use edgescore_types::{EngineStats, Rejection, UserMedian};
@@ -60,6 +61,18 @@ pub struct ShardReport {
 pub struct ShardError {
     pub shard: usize,
     pub error: CallError,
+}
+
+impl ShardError {
+    /// The answer to a request the shard could not serve: 503 with `Retry-After` when its
+    /// component could not be (re)started — nothing was done, and the shard rebuilds on a later
+    /// request — else 500.
+    pub fn to_api_error(&self) -> ApiError {
+        match self.error {
+            CallError::Instantiate(_) => ApiError::unavailable(self.to_string(), 1),
+            _ => ApiError::internal(self.to_string()),
+        }
+    }
 }
 
 pub type Reply<T> = oneshot::Sender<Result<T, ShardError>>;
