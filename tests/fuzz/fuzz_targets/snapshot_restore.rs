@@ -3,15 +3,21 @@
 //! state.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use edgescore_engine::{Engine, Model};
 use edgescore_types::{EngineConfig, Event};
 use libfuzzer_sys::fuzz_target;
 
 const NOW: f64 = 1_700_000_000.0;
 
+/// An empty engine; the model is loaded (parsed and optimized) once, then cloned.
 fn engine() -> Engine {
-    let model = Model::load(include_bytes!("../../fixtures/identity.onnx")).expect("model");
-    Engine::new(EngineConfig::default(), model).expect("engine")
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    let model = MODEL.get_or_init(|| {
+        Model::load(include_bytes!("../../fixtures/identity.onnx")).expect("model")
+    });
+    Engine::new(EngineConfig::default(), model.clone()).expect("engine")
 }
 
 fuzz_target!(|input: (u16, &[u8])| {
