@@ -6,9 +6,6 @@ use serde::Serialize;
 
 use edgescore_types::{MAX_USER_ID_BYTES, ScoreError};
 
-use crate::ingest::IngestParseError;
-use crate::predict::PredictParseError;
-
 /// Every error body: one sentence naming the field and the problem, and for an ingest that was
 /// partly recorded, what was and what was not.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,18 +88,6 @@ impl ApiError {
     /// The message alone (the sentence of the body).
     pub fn message(&self) -> &str {
         &self.body.error
-    }
-}
-
-impl From<IngestParseError> for ApiError {
-    fn from(e: IngestParseError) -> Self {
-        ApiError::new(e.status(), e.to_string())
-    }
-}
-
-impl From<PredictParseError> for ApiError {
-    fn from(e: PredictParseError) -> Self {
-        ApiError::new(e.status(), e.to_string())
     }
 }
 

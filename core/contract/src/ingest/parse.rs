@@ -44,6 +44,12 @@ impl IngestParseError {
     }
 }
 
+impl From<IngestParseError> for crate::ApiError {
+    fn from(e: IngestParseError) -> Self {
+        crate::ApiError::new(e.status(), e.to_string())
+    }
+}
+
 /// Parses an ingest body, refusing more than `max_events` events.
 pub fn parse_ingest(body: &[u8], max_events: usize) -> Result<Vec<ParsedEvent>, IngestParseError> {
     let too_many = Cell::new(false);

@@ -35,6 +35,12 @@ impl PredictParseError {
     }
 }
 
+impl From<PredictParseError> for ApiError {
+    fn from(e: PredictParseError) -> Self {
+        ApiError::new(e.status(), e.to_string())
+    }
+}
+
 /// What the parser needs to know of the model.
 pub struct Features<'a> {
     /// The manifest's names, in input order; empty when the model has none (a bare ONNX file).
