@@ -50,38 +50,37 @@ async fn count(c: &Client, user: &str) -> u64 {
 }
 
 /// A user's count, asked until the shard's rebuild pause is over: meanwhile the shard answers
-/// 503 with `Retry-After` (a minute at most).
+/// 503 with `Retry-After`.
 async fn count_once_rebuilt(c: &Client, user: &str) -> u64 {
-    let started = std::time::Instant::now();
-    loop {
+    until("the shard is rebuilt", async || {
         let r = c.get(&format!("/users/{user}/median")).await;
         if r.status == 200 {
-            return r.body["count"].as_u64().unwrap();
+            return r.body["count"].as_u64();
         }
         assert_eq!(r.status, 503, "{}", r.body);
         assert!(r.retry_after.is_some(), "a 503 says when to retry");
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never rebuilt: {}",
-            r.body
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        None
+    })
+    .await
 }
 
-/// `/ready` once it answers `status` (a minute at most).
+/// `/ready` once it answers `status`.
 async fn ready_when(c: &Client, status: u16) -> edgescore_tests::http::Answer {
+    until("/ready changes", async || {
+        let r = c.get("/ready").await;
+        (r.status == status).then_some(r)
+    })
+    .await
+}
+
+/// Polls `attempt` until it gives a value (a minute at most: a test that waits longer failed).
+async fn until<T>(what: &str, mut attempt: impl AsyncFnMut() -> Option<T>) -> T {
     let started = std::time::Instant::now();
     loop {
-        let r = c.get("/ready").await;
-        if r.status == status {
-            return r;
+        if let Some(value) = attempt().await {
+            return value;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "/ready stays {}",
-            r.status
-        );
+        assert!(started.elapsed() < Duration::from_secs(60), "never: {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -613,15 +612,11 @@ async fn a_flood_of_new_users_is_refused_at_capacity_and_the_shard_keeps_serving
     server.stop().await;
 }
 
-/// Waits until `/stats` satisfies `done` (a minute at most).
+/// Waits until `/stats` satisfies `done`.
 async fn eventually_async(c: &Client, done: impl Fn(&Value) -> bool) {
-    let started = std::time::Instant::now();
-    loop {
+    until("/stats changes", async || {
         let s = c.get("/stats").await.body;
-        if done(&s) {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "never: {s}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        done(&s).then_some(())
+    })
+    .await
 }
