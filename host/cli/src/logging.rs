@@ -41,3 +41,21 @@ pub fn init(format: LogFormat, filter: &str) -> Result<WorkerGuard> {
     installed.map_err(|e| anyhow::anyhow!("installing the logger: {e}"))?;
     Ok(guard)
 }
+
+/// The log flags `serve` and `serve-app` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log format
+    #[arg(long, env = "EDGESCORE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+    /// Log filter: a level (error, warn, info, debug) or tracing directives
+    #[arg(long, env = "EDGESCORE_LOG", default_value = "info")]
+    log: String,
+}
+
+impl LogArgs {
+    /// Installs the subscriber; logs are written until the guard is dropped.
+    pub fn init(&self) -> Result<WorkerGuard> {
+        init(self.log_format, &self.log)
+    }
+}

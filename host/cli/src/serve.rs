@@ -10,7 +10,7 @@ use edgescore_serve::{
 };
 
 use crate::args::{EngineArgs, ModelArgs, RuntimeArgs};
-use crate::logging::{self, LogFormat};
+use crate::logging::LogArgs;
 use crate::signals;
 
 #[derive(Debug, Args)]
@@ -91,12 +91,8 @@ pub struct ServeArgs {
     /// A bearer token every route but /health, /ready and /metrics requires [default: none: open]
     #[arg(long, env = "EDGESCORE_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
-    /// Log format
-    #[arg(long, env = "EDGESCORE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
-    log_format: LogFormat,
-    /// Log filter: a level (error, warn, info, debug) or tracing directives
-    #[arg(long, env = "EDGESCORE_LOG", default_value = "info")]
-    log: String,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -104,7 +100,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    let _log_guard = logging::init(args.log_format, &args.log)?;
+    let _log_guard = args.log.init()?;
     let config = service_config(&args)?;
     let models = args.model.model_set()?;
     let label = {

@@ -9,7 +9,7 @@ use clap::Args;
 use edgescore_app_harness::{App, AppConfig, EMBEDDED_APP};
 use edgescore_runtime::GuestLimits;
 
-use crate::logging::{self, LogFormat};
+use crate::logging::LogArgs;
 use crate::signals;
 
 #[derive(Debug, Args)]
@@ -57,16 +57,12 @@ pub struct ServeAppArgs {
     /// requires it [default: none: open]
     #[arg(long, env = "EDGESCORE_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
-    /// Log format
-    #[arg(long, env = "EDGESCORE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
-    log_format: LogFormat,
-    /// Log filter: a level (error, warn, info, debug) or tracing directives
-    #[arg(long, env = "EDGESCORE_LOG", default_value = "info")]
-    log: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 pub fn run(args: ServeAppArgs) -> Result<()> {
-    let _log_guard = logging::init(args.log_format, &args.log)?;
+    let _log_guard = args.log.init()?;
     anyhow::ensure!(
         args.instance_reuse >= 1,
         "instance-reuse: must be at least 1"
