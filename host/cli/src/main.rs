@@ -38,7 +38,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (ingest, medians, stats, health) on sharded component instances.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Serve the Spin app (components/http) with wasmtime, state in an in-process key-value store.
     ServeApp(serve_app::ServeAppArgs),
     /// Score feature rows: JSON lines of `[f, ...]` or `{"features": [...]}` → `{"score": s}` lines.
@@ -57,7 +57,7 @@ enum Command {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::ServeApp(args) => serve_app::run(args),
         Command::Score(args) => score::run(args),
         Command::Replay(args) => replay::run(args),

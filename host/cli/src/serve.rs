@@ -1,12 +1,14 @@
 //! `edgescore serve`: the HTTP service (see `host/src/serve/`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use edgescore_serve::{
-    self as serve, DriftConfig, JobsConfig, ServerLimits, Service, ServiceConfig, ShardConfig,
+    self as serve, DriftConfig, Durability, DurableConfig, JobsConfig, ServerLimits, Service,
+    ServiceConfig, ShardConfig,
 };
 
 use crate::args::{EngineArgs, ModelArgs, RuntimeArgs};
@@ -88,6 +90,21 @@ pub struct ServeArgs {
     /// How long shutdown waits for requests in flight, in milliseconds
     #[arg(long, env = "EDGESCORE_SHUTDOWN_TIMEOUT_MS", default_value_t = 30_000)]
     shutdown_timeout_ms: u64,
+    /// Where the state is kept (windows, counters, model version, batch jobs)
+    /// [default: $XDG_STATE_HOME/edgescore, else ~/.local/state/edgescore]
+    #[arg(long, env = "EDGESCORE_DATA_DIR", conflicts_with = "ephemeral")]
+    data_dir: Option<PathBuf>,
+    /// Keep the state in memory only: a restart starts empty (tests, benchmarks)
+    #[arg(long, env = "EDGESCORE_EPHEMERAL")]
+    ephemeral: bool,
+    /// When the log reaches the disk: before every answer (fsync), every --fsync-interval-ms
+    /// (interval), or when the kernel decides (none). A crash of the process loses nothing in
+    /// any mode; a power loss loses nothing with fsync
+    #[arg(long, env = "EDGESCORE_DURABILITY", value_enum, default_value_t = DurabilityArg::Fsync)]
+    durability: DurabilityArg,
+    /// The fsync period of --durability interval, in milliseconds
+    #[arg(long, env = "EDGESCORE_FSYNC_INTERVAL_MS", default_value_t = 1000)]
+    fsync_interval_ms: u64,
     /// A bearer token every route but /health, /ready and /metrics requires [default: none: open]
     #[arg(long, env = "EDGESCORE_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
@@ -97,6 +114,48 @@ pub struct ServeArgs {
     model: ModelArgs,
     #[command(flatten)]
     runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DurabilityArg {
+    Fsync,
+    Interval,
+    None,
+}
+
+/// The documented default data directory: `$XDG_STATE_HOME/edgescore`, else
+/// `~/.local/state/edgescore`.
+fn default_data_dir() -> Result<PathBuf> {
+    let state_home = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")));
+    state_home.map(|d| d.join("edgescore")).context(
+        "data-dir: no $XDG_STATE_HOME or $HOME to put the state in: give --data-dir DIR (or --ephemeral)",
+    )
+}
+
+/// Where and how durably the state is kept (none: `--ephemeral`).
+fn durable_config(args: &ServeArgs) -> Result<Option<DurableConfig>> {
+    if args.ephemeral {
+        return Ok(None);
+    }
+    let dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => default_data_dir()?,
+    };
+    anyhow::ensure!(
+        args.fsync_interval_ms >= 1,
+        "fsync-interval-ms: must be at least 1"
+    );
+    let durability = match args.durability {
+        DurabilityArg::Fsync => Durability::Fsync,
+        DurabilityArg::Interval => {
+            Durability::Interval(Duration::from_millis(args.fsync_interval_ms))
+        }
+        DurabilityArg::None => Durability::None,
+    };
+    Ok(Some(DurableConfig { dir, durability }))
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -164,10 +223,16 @@ fn service_config(args: &ServeArgs) -> Result<ServiceConfig> {
         args.drift_threshold.is_finite() && args.drift_threshold > 0.0,
         "drift-threshold: must be a number above 0"
     );
+    let durable = durable_config(args)?;
+    // A data directory keeps the shard count it was written with (users are placed by shard).
+    let written_with = durable
+        .as_ref()
+        .and_then(|d| serve::durable::shards_in(&d.dir));
     let shards = match args.shards {
         Some(0) => anyhow::bail!("shards: must be at least 1"),
         Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        None => written_with
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
     Ok(ServiceConfig {
         engine,
@@ -198,6 +263,7 @@ fn service_config(args: &ServeArgs) -> Result<ServiceConfig> {
             request: Duration::from_millis(args.request_timeout_ms),
             max_in_flight: args.max_in_flight,
         },
+        durable,
     })
 }
 

@@ -3,93 +3,15 @@
 //! bodies limited while they stream, and a graceful exit on SIGTERM that finishes the requests in
 //! flight.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-fn edgescore() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_edgescore"))
-}
+mod support;
 
-/// A running `edgescore serve` and the log lines it has written so far.
-struct Served {
-    child: Child,
-    address: String,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Served {
-    fn start(env: &[(&str, &str)]) -> Served {
-        Served::start_with(&["serve"], env)
-    }
-
-    /// `edgescore <command...> --port 0 --log-format json`.
-    fn start_with(command: &[&str], env: &[(&str, &str)]) -> Served {
-        let mut child = edgescore()
-            .args(command)
-            .args(["--port", "0", "--log-format", "json"])
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut served = Served {
-            child,
-            address: String::new(),
-            lines,
-            seen: Vec::new(),
-        };
-        // The first start may compile the component (~15 s in a debug host).
-        let listening = served.wait_for(|l| l["message"] == "listening", 120);
-        served.address = listening["address"].as_str().unwrap().to_string();
-        served
-    }
-
-    fn wait_for(&mut self, what: impl Fn(&Value) -> bool, seconds: u64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no such log line; seen: {:#?}", self.seen));
-            self.seen.push(line.clone());
-            let value: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|_| panic!("a log line that is not JSON: {line}"));
-            if what(&value) {
-                return value;
-            }
-        }
-    }
-
-    /// A plain HTTP/1.1 GET; returns the status and the JSON body.
-    fn get(&self, path: &str) -> (u16, Value) {
-        let mut stream = TcpStream::connect(&self.address).unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.address
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        let status = answer[9..12].parse().unwrap();
-        let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
-    }
-}
+use support::{Served, edgescore};
 
 /// Sends `POST /ingest` with a chunked body of endless `[` bytes, 64 KiB at a time, until the
 /// server answers (or 64 MiB are sent); returns the status line, the body and the bytes sent.

@@ -6,10 +6,17 @@ pub const HEADER_BYTES: usize = 8;
 
 /// Appends one framed record to `out`.
 pub fn encode(payload: &[u8], out: &mut Vec<u8>) {
-    let len = u32::try_from(payload.len()).expect("a record under 4 GiB");
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(&header(payload));
     out.extend_from_slice(payload);
+}
+
+/// The bytes that go before `payload` (for writing a large payload without copying it).
+pub fn header(payload: &[u8]) -> [u8; HEADER_BYTES] {
+    let len = u32::try_from(payload.len()).expect("a record under 4 GiB");
+    let mut header = [0; HEADER_BYTES];
+    header[..4].copy_from_slice(&len.to_le_bytes());
+    header[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    header
 }
 
 /// The records of a log, read up to the first one that is not whole.

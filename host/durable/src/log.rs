@@ -94,6 +94,22 @@ impl Log {
         Ok(())
     }
 
+    /// Cuts the log back to `len` (a length [`Log::len`] gave before later appends): a caller
+    /// that could not make those records durable takes them back, so that they are never read.
+    pub fn truncate(&mut self, len: u64) -> io::Result<()> {
+        if len < self.len {
+            self.file.set_len(len)?;
+            self.len = len;
+            self.unsynced = true;
+        }
+        Ok(())
+    }
+
+    /// A second handle on the file, for syncing it from another thread (`--durability interval`).
+    pub fn sync_handle(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
+
     /// Empties the log (once a snapshot holds what it held), durably.
     pub fn clear(&mut self) -> io::Result<()> {
         self.file.set_len(0)?;
@@ -171,6 +187,24 @@ mod tests {
         drop(opened);
         let records = reopen(&path).records;
         assert_eq!(records, vec![b"whole".to_vec(), b"after".to_vec()]);
+    }
+
+    #[test]
+    fn truncate_takes_back_the_records_after_a_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard-0.log");
+        let mut log = reopen(&path).log;
+        log.append(b"kept").unwrap();
+        let mark = log.len();
+        log.append(b"not made durable").unwrap();
+        log.truncate(mark).unwrap();
+        log.append(b"next").unwrap();
+        log.sync().unwrap();
+        drop(log);
+        assert_eq!(
+            reopen(&path).records,
+            vec![b"kept".to_vec(), b"next".to_vec()]
+        );
     }
 
     #[test]

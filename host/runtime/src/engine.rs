@@ -27,14 +27,23 @@ pub struct ScoringEngine {
 /// What the engine returns to after a guest failure: the state, in chunks (never a second whole
 /// copy inside the guest, taking or restoring it), and the model it was taken with.
 struct Checkpoint {
-    chunks: Option<Chunks>,
+    chunks: Option<Arc<Chunks>>,
     onnx: Arc<[u8]>,
 }
 
-/// A chunked snapshot: its header and its chunks of users.
-struct Chunks {
-    header: Vec<u8>,
-    users: Vec<Vec<u8>>,
+/// A chunked snapshot of an engine's state: its header and its chunks of users, as the
+/// component's `snapshot-begin` / `snapshot-next` give them (and `restore-*` take them back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunks {
+    pub header: Vec<u8>,
+    pub users: Vec<Vec<u8>>,
+}
+
+impl Chunks {
+    /// Bytes of state in the chunks.
+    pub fn bytes(&self) -> usize {
+        self.header.len() + self.users.iter().map(Vec::len).sum::<usize>()
+    }
 }
 
 /// The size of one snapshot chunk: what a checkpoint or a rebuild needs in the guest beside the
@@ -187,18 +196,34 @@ impl ScoringEngine {
     }
 
     /// Takes a snapshot, chunk by chunk, and keeps it: after a guest failure the engine is
-    /// rebuilt from it (and the model scoring now).
-    pub fn checkpoint(&mut self) -> Result<(), CallError> {
+    /// rebuilt from it (and the model scoring now). Returns it, for a copy on disk.
+    pub fn checkpoint(&mut self) -> Result<Arc<Chunks>, CallError> {
         let header = self.call(|e, s, r| e.call_snapshot_begin(s, r))?;
         let mut users = Vec::new();
         while let Some(chunk) = self.call(|e, s, r| e.call_snapshot_next(s, r, CHUNK_BYTES))? {
             users.push(chunk);
         }
+        let chunks = Arc::new(Chunks { header, users });
         self.checkpoint = Checkpoint {
-            chunks: Some(Chunks { header, users }),
+            chunks: Some(chunks.clone()),
             onnx: self.onnx.clone(),
         };
-        Ok(())
+        Ok(chunks)
+    }
+
+    /// Starts again from `chunks` (a checkpoint taken earlier, by this process or one before it)
+    /// with model `onnx`: the new instance restores them, and they are the checkpoint a later
+    /// rebuild returns to.
+    pub fn restore_checkpoint(
+        &mut self,
+        chunks: Arc<Chunks>,
+        onnx: Arc<[u8]>,
+    ) -> Result<(), CallError> {
+        self.checkpoint = Checkpoint {
+            chunks: Some(chunks),
+            onnx,
+        };
+        self.rebuild()
     }
 
     /// Bounds the state the engine takes on to about `state_bytes` of guest memory (0: no
@@ -245,7 +270,7 @@ impl ScoringEngine {
                     &checkpoint.onnx,
                     *config,
                     *capacity,
-                    checkpoint.chunks.as_ref(),
+                    checkpoint.chunks.as_deref(),
                 )
             },
             |i, r| i.call(|b, s| f(&b.edgescore_scoring_engine().engine(), s, r)),

@@ -26,7 +26,7 @@ mod runtime;
 mod scorer;
 pub mod wit;
 
-pub use engine::{GuestEvent, LoadedModel, ScoringEngine, guest_event};
+pub use engine::{Chunks, GuestEvent, LoadedModel, ScoringEngine, guest_event};
 pub use instance::CallError;
 pub use runtime::{ComponentSource, EMBEDDED_COMPONENT, GuestLimits, Runtime, spawn_epoch_ticker};
 pub use scorer::Scorer;

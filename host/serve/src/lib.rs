@@ -27,6 +27,7 @@
 
 mod catalog;
 mod drift;
+pub mod durable;
 mod error;
 mod jobs;
 mod models;
@@ -48,6 +49,7 @@ use tokio::sync::RwLock;
 
 use catalog::Catalog;
 pub use drift::DriftConfig;
+pub use durable::{DataDir, Durability, DurableConfig};
 pub use jobs::JobsConfig;
 pub use models::{ModelSet, ModelSource, Predictor, ServedModel};
 pub use reload::{ReloadError, ReloadOutcome};
@@ -75,6 +77,8 @@ pub struct ServiceConfig {
     pub api_token: Option<String>,
     /// What one client may take: time to send a request, requests in flight.
     pub limits: ServerLimits,
+    /// Where the state is kept on disk (none: in memory only, `--ephemeral`).
+    pub durable: Option<DurableConfig>,
 }
 
 impl Default for ServiceConfig {
@@ -104,6 +108,7 @@ impl Default for ServiceConfig {
             },
             api_token: None,
             limits: ServerLimits::default(),
+            durable: None,
         }
     }
 }
@@ -121,33 +126,58 @@ pub struct Service {
     watermark: Arc<Watermark>,
     counters: Arc<Counters>,
     started: Instant,
+    /// The data directory (none with `--ephemeral`).
+    data: Option<DataDir>,
 }
 
 impl Service {
-    /// Starts one engine instance per shard on the active model, scorer instances of every
-    /// served version for `/predict`, and the batch workers (on the current tokio runtime).
+    /// Starts one engine instance per shard on the active model — restored from the data
+    /// directory when there is one — scorer instances of every served version for `/predict`,
+    /// and the batch workers (on the current tokio runtime).
     pub fn start(
         runtime: &Runtime,
-        models: ModelSet,
+        mut models: ModelSet,
         config: ServiceConfig,
     ) -> Result<Arc<Service>> {
         anyhow::ensure!(config.shards >= 1, "shards: must be at least 1");
+        let data = match &config.durable {
+            Some(durable) => Some(DataDir::open(durable, config.shards)?),
+            None => None,
+        };
+        if let Some(data) = &data
+            && let Some(active) = durable::store::read_active(&data.path)
+            && models.prefer(&active.version, &active.sha256)
+        {
+            tracing::info!(
+                version = active.version,
+                "serving the model version active before the restart"
+            );
+        }
         let catalog = Catalog::build(runtime, models, config.engine, config.shards, None)?;
         let active = catalog.active();
-        let watermark = Arc::new(Watermark::default());
         let counters = Arc::new(Counters::new(&routes::paths(), catalog.drift(config.drift)));
+        let started = start_shards(runtime, &config, active, data.as_ref())?;
+        let watermark = Arc::new(Watermark::default());
         let mut shards = Vec::with_capacity(config.shards);
-        for index in 0..config.shards {
-            let mut engine = ScoringEngine::new(runtime, &active.onnx, config.engine)
-                .with_context(|| format!("starting shard {index}"))?;
-            let budget = state_budget(runtime.limits().memory_bytes, engine.memory_bytes());
-            engine
-                .set_capacity(budget)
-                .with_context(|| format!("starting shard {index}"))?;
+        let mut totals = Vec::new();
+        let mut sync_handles = Vec::new();
+        let (mut users, mut events) = (0, 0);
+        for (index, mut started) in started.into_iter().enumerate() {
+            let stats = started.stats()?;
+            if let Some(w) = stats.watermark {
+                watermark.raise(w);
+            }
+            (users, events) = (
+                users + stats.users_tracked,
+                events + stats.events_in_windows,
+            );
+            if let Some(durable) = started.durable() {
+                totals.push(durable.totals.clone());
+                sync_handles.push(durable.log.sync_handle());
+            }
             let shard = Shard::spawn(
                 index,
-                engine,
-                active.version_label(),
+                started,
                 watermark.clone(),
                 counters.clone(),
                 config.shard,
@@ -155,10 +185,29 @@ impl Service {
             .context("starting a shard thread")?;
             shards.push(shard);
         }
+        if let Some(data) = &data {
+            if users == 0 {
+                tracing::info!(data_dir = %data.path.display(), "no user state in the data directory: starting empty");
+            } else {
+                tracing::info!(data_dir = %data.path.display(), users, events_in_windows = events, watermark = watermark.get(), "user state restored");
+            }
+            counters.restore(&totals, &durable::store::read_counters(&data.path));
+            durable::store::write_active(
+                &data.path,
+                &durable::store::ActiveModel {
+                    version: active.version_label(),
+                    sha256: catalog.label.sha256.clone(),
+                },
+            )
+            .context("writing the active model version")?;
+            if let Durability::Interval(every) = data.durability {
+                durable::background::start_syncer(sync_handles, every, data.failing.clone())?;
+            }
+        }
         let queues: Vec<_> = shards.iter().map(|s| s.queue.clone()).collect();
         let ingest_waiting = move || queues.iter().any(|q| q.capacity() < q.max_capacity());
         let jobs = jobs::Jobs::start(config.jobs, ingest_waiting);
-        Ok(Arc::new(Service {
+        let service = Arc::new(Service {
             runtime: runtime.clone(),
             catalog: RwLock::new(Arc::new(catalog)),
             reloading: tokio::sync::Mutex::default(),
@@ -168,7 +217,10 @@ impl Service {
             watermark,
             counters,
             started: Instant::now(),
-        }))
+            data,
+        });
+        service.keep_counters();
+        Ok(service)
     }
 
     /// The versions served now.
@@ -197,7 +249,124 @@ impl Service {
     /// Lets every shard finish its queue, then ends the shard threads.
     pub async fn stop(&self) {
         self.shards.stop().await;
+        self.save_counters();
     }
+
+    /// Whether writes to the data directory fail now (see [`DataDir::failing`]).
+    pub fn storage_failing(&self) -> bool {
+        self.data.as_ref().is_some_and(DataDir::failing)
+    }
+
+    /// Keeps the request counters in the data directory, every second while they change.
+    fn keep_counters(self: &Arc<Self>) {
+        if self.data.is_none() {
+            return;
+        }
+        let service = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
+                let now = service.counters.request_counters();
+                if last.as_ref() != Some(&now) {
+                    let _ = tokio::task::spawn_blocking(move || service.save_counters()).await;
+                    last = Some(now);
+                }
+            }
+        });
+    }
+
+    fn save_counters(&self) {
+        if let Some(data) = &self.data
+            && let Err(e) =
+                durable::store::write_counters(&data.path, &self.counters.request_counters())
+        {
+            tracing::warn!(error = %e, "keeping the request counters failed");
+        }
+    }
+
+    /// The data directory, when the state is kept on disk.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data.as_ref().map(|d| d.path.as_path())
+    }
+}
+
+/// Every shard's engine: new, or restored from its files (each shard's files read and checked
+/// before any engine starts, so that a refusal comes at once).
+fn start_shards(
+    runtime: &Runtime,
+    config: &ServiceConfig,
+    active: &ServedModel,
+    data: Option<&DataDir>,
+) -> Result<Vec<shard::Started>> {
+    let mut restored = Vec::new();
+    if let Some(data) = data {
+        for index in 0..config.shards {
+            let files = durable::shard_log::ShardFiles::new(&data.path, index)
+                .with_context(|| format!("creating shard {index}'s folder"))?;
+            restored.push(durable::shard_log::restore(files)?);
+        }
+    }
+    let writer = match data {
+        Some(_) => Some(durable::background::SnapshotWriter::start(
+            restored
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (i, r.generation()))
+                .collect(),
+        )?),
+        None => None,
+    };
+    let mut restored = restored.into_iter();
+    let mut started = Vec::with_capacity(config.shards);
+    let (mut events, began) = (0, Instant::now());
+    for index in 0..config.shards {
+        let mut engine = ScoringEngine::new(runtime, &active.onnx, config.engine)
+            .with_context(|| format!("starting shard {index}"))?;
+        let budget = state_budget(runtime.limits().memory_bytes, engine.memory_bytes());
+        engine
+            .set_capacity(budget)
+            .with_context(|| format!("starting shard {index}"))?;
+        let shard = match (restored.next(), data, &writer) {
+            (Some(files), Some(data), Some(writer)) => {
+                let (shard, replayed) = shard::Started::restore(
+                    engine,
+                    active.version_label(),
+                    files,
+                    data,
+                    writer.clone(),
+                )
+                .with_context(|| format!("restoring shard {index}"))?;
+                events += replayed.events;
+                tracing::debug!(
+                    shard = index,
+                    generation = replayed.generation,
+                    records = replayed.records,
+                    events = replayed.events,
+                    "shard restored"
+                );
+                shard
+            }
+            _ => shard::Started::ephemeral(engine, active.version_label()),
+        };
+        started.push(shard);
+    }
+    match data {
+        Some(data) => tracing::info!(
+            data_dir = %data.path.display(),
+            durability = ?data.durability,
+            replayed_events = events,
+            elapsed_ms = began.elapsed().as_secs_f64() * 1e3,
+            "state restored from the data directory (an empty directory starts empty)"
+        ),
+        None => {
+            tracing::warn!("--ephemeral: the state is kept in memory only; a restart starts empty")
+        }
+    }
+    Ok(started)
 }
 
 /// What a shard may hold in state, of a guest memory of `limit` bytes of which `baseline` is in

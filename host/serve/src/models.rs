@@ -142,6 +142,28 @@ impl ModelSet {
     pub fn active(&self) -> &ServedModel {
         &self.versions[self.active]
     }
+
+    /// Makes `version` (a label) active again, as it was before a restart, if it is still
+    /// served with the same bytes and no version is pinned. Returns whether it did.
+    pub fn prefer(&mut self, version: &str, onnx_sha256: &str) -> bool {
+        if matches!(
+            self.source,
+            ModelSource::Registry {
+                version: Some(_),
+                ..
+            }
+        ) {
+            return false;
+        }
+        let found = self.versions.iter().position(|m| {
+            m.version_label() == version
+                && crate::durable::store::sha256_hex(&m.onnx) == onnx_sha256
+        });
+        if let Some(index) = found {
+            self.active = index;
+        }
+        found.is_some()
+    }
 }
 
 /// Scorer instances of one version, shared by the `/predict` requests: each call takes a free

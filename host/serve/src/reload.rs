@@ -73,6 +73,7 @@ impl Service {
             self.prepare(&next).await?;
             let prepared = started.elapsed();
             held = self.switch_to(&next, &current).await?;
+            self.keep_active(&next);
             tracing::debug!(
                 prepare_ms = (prepared - loaded).as_secs_f64() * 1e3,
                 "the new model was loaded into every shard"
@@ -209,6 +210,20 @@ impl Service {
         }
         *current = catalog.clone();
         (answers, locked.elapsed())
+    }
+}
+
+impl Service {
+    /// Keeps the active version in the data directory: a restart serves it again.
+    fn keep_active(&self, catalog: &Catalog) {
+        let Some(dir) = self.data_dir() else { return };
+        let active = crate::durable::store::ActiveModel {
+            version: catalog.active().version_label(),
+            sha256: catalog.label.sha256.clone(),
+        };
+        if let Err(e) = crate::durable::store::write_active(dir, &active) {
+            tracing::error!(error = %e, "keeping the active model version failed; a restart may serve another version");
+        }
     }
 }
 

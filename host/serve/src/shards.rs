@@ -141,7 +141,12 @@ impl Pending {
                             raised = Some(raised.map_or(w, |r| r.max(w)));
                         }
                     }
-                    Ok(Err(e)) => ingest.not_recorded(part.positions, e.to_string()),
+                    Ok(Err(e)) => match e.to_api_error().retry_after {
+                        Some(seconds) => {
+                            ingest.not_recorded_for_now(part.positions, e.to_string(), seconds)
+                        }
+                        None => ingest.not_recorded(part.positions, e.to_string()),
+                    },
                     Err(_) => ingest.not_recorded(
                         part.positions,
                         format!("shard {}: stopped before answering", part.shard),

@@ -41,6 +41,9 @@ pub struct Ingest {
     processed: u32,
     not_recorded: Vec<u32>,
     failures: Vec<String>,
+    /// Set when every failure so far was one a retry may get past (nothing of it was done):
+    /// the longest wait any of them asked for.
+    retry_after: Option<u32>,
 }
 
 impl Ingest {
@@ -89,6 +92,7 @@ impl Ingest {
             processed: 0,
             not_recorded: Vec::new(),
             failures: Vec::new(),
+            retry_after: None,
         };
         Ok((ingest, Judged { events, watermark }))
     }
@@ -109,6 +113,22 @@ impl Ingest {
     pub fn not_recorded(&mut self, positions: impl IntoIterator<Item = u32>, why: String) {
         self.not_recorded.extend(positions);
         self.failures.push(why);
+        self.retry_after = None;
+    }
+
+    /// The host could not record the events at these positions *now* and did nothing with them
+    /// (a full queue, a failing disk): a retry after `seconds` may succeed.
+    pub fn not_recorded_for_now(
+        &mut self,
+        positions: impl IntoIterator<Item = u32>,
+        why: String,
+        seconds: u32,
+    ) {
+        let only_retryable = self.failures.is_empty() || self.retry_after.is_some();
+        self.not_recorded(positions, why);
+        if only_retryable {
+            self.retry_after = Some(seconds.max(self.retry_after.unwrap_or(0)));
+        }
     }
 
     /// Events recorded so far.
@@ -116,16 +136,21 @@ impl Ingest {
         self.processed
     }
 
-    /// The 200 body; or, if anything accepted was not recorded, a 500 naming those positions and
-    /// what was recorded all the same.
+    /// The 200 body; or, if anything accepted was not recorded, an error naming those positions
+    /// and what was recorded all the same: 503 with `Retry-After` when every failure was one a
+    /// retry may get past, else 500.
     pub fn finish(mut self) -> Result<IngestResponse, ApiError> {
         if !self.failures.is_empty() {
             self.not_recorded.sort_unstable();
-            let mut error = ApiError::internal(format!(
+            let message = format!(
                 "{} of this request's events were not recorded: {}",
                 self.not_recorded.len(),
                 self.failures.join("; ")
-            ));
+            );
+            let mut error = match self.retry_after {
+                Some(seconds) => ApiError::unavailable(message, seconds),
+                None => ApiError::internal(message),
+            };
             error.body.partial = Some(PartialIngest {
                 processed: self.processed,
                 not_recorded: self.not_recorded,
@@ -235,6 +260,32 @@ mod tests {
         );
         let partial = error.body.partial.unwrap();
         assert_eq!((partial.processed, partial.not_recorded), (1, vec![1, 2]));
+    }
+
+    #[test]
+    fn what_could_not_be_recorded_for_now_is_a_503_unless_something_else_failed() {
+        let body = body(&[&event("a", 10.0), &event("b", 11.0), &event("c", 12.0)]);
+        let start = || Ingest::start(&body, 10, &RULES, None, 20.0).unwrap().0;
+        let mut ingest = start();
+        ingest.not_recorded_for_now([0], "shard 0: disk full".into(), 1);
+        ingest.not_recorded_for_now([1, 2], "shard 1: disk full".into(), 2);
+        let error = ingest.finish().unwrap_err();
+        assert_eq!((error.status, error.retry_after), (503, Some(2)));
+        assert_eq!(error.body.partial.unwrap().processed, 0);
+        // One failure that a retry does not get past makes it a 500, in either order.
+        for retryable_first in [true, false] {
+            let mut ingest = start();
+            let (for_now, failed) = ([0u32], [1u32]);
+            if retryable_first {
+                ingest.not_recorded_for_now(for_now, "disk full".into(), 1);
+                ingest.not_recorded(failed, "trapped".into());
+            } else {
+                ingest.not_recorded(failed, "trapped".into());
+                ingest.not_recorded_for_now(for_now, "disk full".into(), 1);
+            }
+            let error = ingest.finish().unwrap_err();
+            assert_eq!((error.status, error.retry_after), (500, None));
+        }
     }
 
     #[test]

@@ -14,6 +14,20 @@ pub async fn health() -> Json<StatusBody> {
 }
 
 pub async fn ready(State(service): State<Arc<Service>>) -> (StatusCode, Json<StatusBody>) {
+    let storage = service.clone();
+    let failing = tokio::task::spawn_blocking(move || storage.storage_failing())
+        .await
+        .unwrap_or(true);
+    if failing {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(StatusBody::unavailable(
+                "the data directory cannot be written (a full disk or an I/O error): ingest \
+                 answers 503 until writes succeed again"
+                    .to_string(),
+            )),
+        );
+    }
     match service.shards().iter().find(|s| !s.healthy()) {
         None => (StatusCode::OK, Json(StatusBody::OK)),
         Some(shard) => (

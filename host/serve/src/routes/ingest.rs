@@ -38,7 +38,7 @@ pub async fn ingest(
         .queue_ingest(judged.events, now, &service.counters)?;
     drop(catalog);
     for r in ingest.rejections() {
-        service.counters.reject(r.reason);
+        service.counters.reject_front(r.reason);
     }
     let ingest = pending.collect(ingest, service.watermark.clone()).await?;
     let answer = ingest.finish().inspect_err(|_| {

@@ -116,6 +116,13 @@ pub struct Answers {
 }
 
 impl Answers {
+    /// Every request gets `e` instead of its answer.
+    pub fn fail(self, e: &ShardError) {
+        for reply in self.replies {
+            let _ = reply.send(Err(e.clone()));
+        }
+    }
+
     pub fn send(self) {
         for (reply, answer) in self.replies.into_iter().zip(self.answers) {
             let _ = reply.send(Ok(answer));

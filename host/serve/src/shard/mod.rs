@@ -16,7 +16,10 @@
 
 mod merge;
 mod recovery;
+mod startup;
 mod worker;
+
+pub use startup::{Replayed, Started};
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -26,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use edgescore_contract::ApiError;
 use edgescore_contract::ingest::Accepted;
-use edgescore_runtime::{CallError, ScoringEngine};
+use edgescore_runtime::CallError;
 use edgescore_types::{EngineStats, Rejection, UserMedian};
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,16 +63,37 @@ pub struct ShardReport {
 #[error("shard {shard}: {error}")]
 pub struct ShardError {
     pub shard: usize,
-    pub error: CallError,
+    pub error: ShardFault,
+}
+
+/// What went wrong in a shard.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ShardFault {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// Its log could not be written or synced: nothing of the call was acknowledged.
+    #[error(
+        "writing its log failed ({0}); nothing of this request was acknowledged, retry after 1 s"
+    )]
+    Storage(String),
 }
 
 impl ShardError {
+    pub fn new(shard: usize, error: impl Into<ShardFault>) -> ShardError {
+        ShardError {
+            shard,
+            error: error.into(),
+        }
+    }
+
     /// The answer to a request the shard could not serve: 503 with `Retry-After` when its
-    /// component could not be (re)started — nothing was done, and the shard rebuilds on a later
-    /// request — else 500.
+    /// component could not be (re)started or its log not written — nothing was done, and a
+    /// later request may succeed — else 500.
     pub fn to_api_error(&self) -> ApiError {
         match self.error {
-            CallError::Instantiate(_) => ApiError::unavailable(self.to_string(), 1),
+            ShardFault::Call(CallError::Instantiate(_)) | ShardFault::Storage(_) => {
+                ApiError::unavailable(self.to_string(), 1)
+            }
             _ => ApiError::internal(self.to_string()),
         }
     }
@@ -151,11 +175,10 @@ struct ShardStatus {
 }
 
 impl Shard {
-    /// `version`: the label of the engine's model, under which its events are counted.
+    /// `started`: the engine and what it was restored from.
     pub fn spawn(
         index: usize,
-        engine: ScoringEngine,
-        version: String,
+        started: Started,
         watermark: Arc<Watermark>,
         counters: Arc<Counters>,
         config: ShardConfig,
@@ -168,7 +191,7 @@ impl Shard {
             config,
             status: status.clone(),
         };
-        let worker = worker::Worker::new(index, engine, version, rx, shared);
+        let worker = worker::Worker::new(index, started, rx, shared);
         let thread = std::thread::Builder::new()
             .name(format!("shard-{index}"))
             .spawn(move || worker.run())?;

@@ -11,7 +11,10 @@ use tokio::sync::mpsc;
 
 use super::merge::{Job, Merged};
 use super::recovery::Recovery;
-use super::{Command, ShardConfig, ShardError, ShardStatus};
+use super::startup::Started;
+use super::{Command, ShardConfig, ShardError, ShardFault, ShardStatus};
+use crate::durable::record::rejection_counts;
+use crate::durable::shard::ShardDurable;
 use crate::telemetry::Counters;
 use crate::watermark::Watermark;
 
@@ -39,6 +42,8 @@ pub struct Worker {
     version: String,
     /// When a failed rebuild may be tried again.
     rebuild_backoff: Backoff,
+    /// The shard's files (none with `--ephemeral`).
+    durable: Option<ShardDurable>,
 }
 
 /// A shard whose capacity is used up answers 503 for this long before it is asked again.
@@ -71,22 +76,30 @@ impl Backoff {
 impl Worker {
     pub fn new(
         index: usize,
-        engine: ScoringEngine,
-        version: String,
+        started: Started,
         rx: mpsc::Receiver<Command>,
         shared: Shared,
     ) -> Worker {
         Worker {
             index,
-            engine,
+            engine: started.engine,
             rx,
             shared,
             seen_watermark: None,
-            recovery: Recovery::new(version.clone()),
+            recovery: started.recovery,
             prepared: None,
-            version,
+            version: started.version,
             rebuild_backoff: Backoff::default(),
+            durable: started.durable,
         }
+    }
+
+    /// A failed write of the log: the engine holds what the log does not, so it is rebuilt from
+    /// its checkpoint and the in-memory log (which has nothing of the failed call either).
+    fn storage_failed(&mut self, e: std::io::Error) -> ShardError {
+        tracing::error!(shard = self.index, error = %e, "writing the shard's log failed; nothing of the call is acknowledged");
+        self.recovery.needs_rebuild = true;
+        ShardError::new(self.index, ShardFault::Storage(e.to_string()))
     }
 
     pub fn run(mut self) {
@@ -154,13 +167,13 @@ impl Worker {
     fn ready(&mut self) -> Result<(), ShardError> {
         if self.recovery.needs_rebuild {
             if let Some(wait) = self.rebuild_backoff.remaining() {
-                return Err(ShardError {
-                    shard: self.index,
-                    error: CallError::Instantiate(format!(
+                return Err(ShardError::new(
+                    self.index,
+                    CallError::Instantiate(format!(
                         "its rebuild failed; the next attempt is in {:.1} s",
                         wait.as_secs_f64()
                     )),
-                });
+                ));
             }
             self.rebuild()?;
         }
@@ -171,6 +184,14 @@ impl Worker {
             return Ok(());
         }
         self.guarded(|engine| engine.advance(w))?;
+        // Best effort: a lost advance changes nothing a restart restores (each shard's events
+        // raise its engine's watermark again, and the next request advances it to the service's),
+        // and a read must not fail because the disk is full.
+        if let Some(durable) = &mut self.durable
+            && let Err(e) = durable.advanced(w)
+        {
+            tracing::warn!(shard = self.index, error = %e, "logging a watermark advance failed");
+        }
         self.seen_watermark = Some(w);
         self.recovery.advanced(w);
         // Expiry may have made room.
@@ -206,11 +227,20 @@ impl Worker {
             Ok(report) => report,
             Err(e) => return merged.fail(&e),
         };
-        for r in &report.rejections {
-            counters.reject(r.reason);
-        }
+        let reasons: Vec<_> = report.rejections.iter().map(|r| r.reason).collect();
         let now = merged.now;
         let (recorded, answers) = merged.answer(report);
+        let rejected = rejection_counts(reasons.iter().copied());
+        // Durable before anyone is told (and before it counts).
+        if let Some(durable) = &mut self.durable
+            && let Err(e) = durable.ingested(&recorded, now, &rejected, &self.version)
+        {
+            let e = self.storage_failed(e);
+            return answers.fail(&e);
+        }
+        for reason in reasons {
+            counters.reject(reason);
+        }
         Counters::count(&counters.events_processed, recorded.len() as u64);
         counters.scored(&self.version, recorded.len() as u64);
         let rows: Vec<f32> = recorded
@@ -263,17 +293,22 @@ impl Worker {
 
     /// Switches to the prepared model (loading it again only if the instance was rebuilt since).
     fn swap(&mut self, version: String) -> Result<(), ShardError> {
-        fail::fail_point!("shard-swap", |_| Err(ShardError {
-            shard: self.index,
-            error: CallError::Trap("injected by the shard-swap fail point".into()),
-        }));
+        fail::fail_point!("shard-swap", |_| Err(ShardError::new(
+            self.index,
+            CallError::Trap("injected by the shard-swap fail point".into()),
+        )));
         let Some(model) = self.prepared.take() else {
-            return Err(ShardError {
-                shard: self.index,
-                error: CallError::Trap("swap: no model was prepared".into()),
-            });
+            return Err(ShardError::new(
+                self.index,
+                CallError::Trap("swap: no model was prepared".into()),
+            ));
         };
         self.guarded(|engine| engine.replace_model(model))?;
+        if let Some(durable) = &mut self.durable
+            && let Err(e) = durable.swapped(&version, self.engine.model())
+        {
+            return Err(self.storage_failed(e));
+        }
         tracing::debug!(shard = self.index, version, "model swapped in");
         self.recovery
             .swapped(self.engine.model().clone(), version.clone());
@@ -295,10 +330,7 @@ impl Worker {
             // Not able to score until rebuilt: /ready says so.
             self.shared.status.unhealthy.store(true, Ordering::Relaxed);
         }
-        result.map_err(|error| ShardError {
-            shard: self.index,
-            error,
-        })
+        result.map_err(|error| ShardError::new(self.index, error))
     }
 
     /// A new instance from the last checkpoint, then the log replayed on it.
@@ -332,10 +364,7 @@ impl Worker {
             Err(error) => {
                 let wait = self.rebuild_backoff.failed();
                 tracing::error!(shard = self.index, error = %error, retry_in_ms = wait.as_millis() as u64, "shard rebuild failed; retrying after a pause");
-                Err(ShardError {
-                    shard: self.index,
-                    error,
-                })
+                Err(ShardError::new(self.index, error))
             }
         }
     }
@@ -347,12 +376,19 @@ impl Worker {
 
     fn checkpoint(&mut self) {
         let started = Instant::now();
-        if let Err(e) = self.guarded(|engine| engine.checkpoint()) {
-            return tracing::error!(error = %e, "checkpoint failed; the log is kept");
-        }
+        let chunks = match self.guarded(|engine| engine.checkpoint()) {
+            Ok(chunks) => chunks,
+            Err(e) => return tracing::error!(error = %e, "checkpoint failed; the log is kept"),
+        };
         // The checkpoint holds everything logged so far: the log goes now, whatever happens
         // next (a rebuild must not replay what the checkpoint already holds).
         self.recovery.checkpointed(self.version.clone());
+        if let Some(durable) = &mut self.durable
+            && let Err(e) = durable.snapshot(chunks, &self.version, self.seen_watermark)
+        {
+            // The current log goes on; the next checkpoint tries again.
+            tracing::error!(shard = self.index, error = %e, "starting the next log failed; the snapshot is not written");
+        }
         self.shared
             .status
             .checkpoints

@@ -1,0 +1,128 @@
+//! What a shard's thread does with its files: every change to its state appended to its log,
+//! synced before the answers go out (`--durability fsync`), and taken back when that fails so
+//! that nothing unacknowledged is ever replayed; its checkpoints handed to the snapshot writer.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use edgescore_runtime::{Chunks, GuestEvent};
+
+use super::background::{SnapshotJob, SnapshotWriter};
+use super::record::RecordRef;
+use super::shard_log::ShardLog;
+use super::snapshot::{ShardTotals, SnapshotMeta};
+use super::{Durability, ModelStore};
+
+pub struct ShardDurable {
+    pub log: ShardLog,
+    pub durability: Durability,
+    pub writer: SnapshotWriter,
+    pub models: ModelStore,
+    /// What the shard has counted, as of its last record.
+    pub totals: ShardTotals,
+    /// The store's key of the model scoring now.
+    pub model_sha256: String,
+    pub failing: Arc<AtomicBool>,
+}
+
+impl ShardDurable {
+    /// Logs one component call's recorded events and makes them durable as `durability` says;
+    /// on failure nothing of them is in the log.
+    pub fn ingested(
+        &mut self,
+        events: &[GuestEvent],
+        now: f64,
+        rejected: &[(u8, u32)],
+        version: &str,
+    ) -> io::Result<()> {
+        self.commit(&RecordRef::Ingest {
+            now,
+            events,
+            rejected,
+        })?;
+        self.totals.count(version, events.len() as u64, rejected);
+        Ok(())
+    }
+
+    /// Logs an advance of the engine's watermark (made durable with the next call's records).
+    pub fn advanced(&mut self, watermark: f64) -> io::Result<()> {
+        self.write(&RecordRef::Advance { watermark }, false)
+    }
+
+    /// Logs a swap to `onnx` (kept in the model store first), durably whatever the mode.
+    pub fn swapped(&mut self, version: &str, onnx: &[u8]) -> io::Result<()> {
+        let sha = self.models.put(onnx).inspect_err(|_| self.fail())?;
+        self.write(
+            &RecordRef::Swap {
+                version,
+                model_sha256: &sha,
+            },
+            true,
+        )?;
+        self.model_sha256 = sha;
+        Ok(())
+    }
+
+    fn commit(&mut self, record: &RecordRef<'_>) -> io::Result<()> {
+        self.write(record, self.durability == Durability::Fsync)
+    }
+
+    /// Appends `record` and syncs it if `sync`; takes it back on failure.
+    fn write(&mut self, record: &RecordRef<'_>, sync: bool) -> io::Result<()> {
+        let mark = self.log.bytes();
+        let written = (|| {
+            fail::fail_point!("log-write", |_| Err(io::Error::other(
+                "injected by the log-write fail point"
+            )));
+            self.log.append(record)?;
+            if sync {
+                self.log.sync()?;
+            }
+            Ok(())
+        })();
+        match written {
+            Ok(()) => {
+                self.failing.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                // After a failed fsync the page cache's state is unknown: the record goes.
+                if let Err(cut) = self.log.truncate(mark) {
+                    tracing::error!(error = %cut, "taking back a record that could not be made durable failed");
+                }
+                self.fail();
+                Err(e)
+            }
+        }
+    }
+
+    fn fail(&self) {
+        self.failing.store(true, Ordering::Relaxed);
+    }
+
+    /// Starts the next log and has `chunks` (a checkpoint of everything logged so far) written
+    /// as its snapshot, off this thread.
+    pub fn snapshot(
+        &mut self,
+        chunks: Arc<Chunks>,
+        version: &str,
+        watermark: Option<f64>,
+    ) -> io::Result<()> {
+        let generation = self.log.rotate().inspect_err(|_| self.fail())?;
+        let meta = SnapshotMeta::new(
+            self.log.files.shard,
+            generation,
+            version.to_owned(),
+            self.model_sha256.clone(),
+            watermark,
+            self.totals.clone(),
+        );
+        self.writer.submit(SnapshotJob {
+            files: self.log.files.clone(),
+            meta,
+            chunks,
+        });
+        Ok(())
+    }
+}
