@@ -213,6 +213,7 @@ impl Drop for NativeServer {
 pub fn app_config(reuse: usize, max_instances: usize) -> AppConfig {
     AppConfig {
         store: "default".into(),
+        store_file: None,
         env: Vec::new(),
         variables: Vec::new(),
         reuse,

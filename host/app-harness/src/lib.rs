@@ -40,6 +40,8 @@ pub static EMBEDDED_APP: &[u8] = include_bytes!(env!("EDGESCORE_EMBEDDED_APP"));
 pub struct AppConfig {
     /// The key-value store the app may open (`key_value_stores` in `spin.toml`).
     pub store: String,
+    /// The SQLite file the store is kept in (none: in memory, a restart starts empty).
+    pub store_file: Option<std::path::PathBuf>,
     /// Environment variables granted to the guest (`environment` in `spin.toml`).
     pub env: Vec<(String, String)>,
     /// Spin variables the app may read (`[variables]` in `spin.toml`, `spin up --variable`).
@@ -107,7 +109,10 @@ impl App {
         Ok(Arc::new(App {
             engine,
             pre,
-            kv: KeyValue::new(vec![config.store.clone()]),
+            kv: match &config.store_file {
+                Some(path) => KeyValue::sqlite(path, vec![config.store.clone()])?,
+                None => KeyValue::new(vec![config.store.clone()]),
+            },
             variables: std::sync::Arc::new(config.variables.iter().cloned().collect()),
             instances: tokio::sync::Semaphore::new(config.max_instances.max(1)),
             config,

@@ -29,6 +29,7 @@ fn app(reuse: usize) -> Result<std::sync::Arc<App>> {
         EMBEDDED_APP,
         AppConfig {
             store: "default".into(),
+            store_file: None,
             env: Vec::new(),
             variables: Vec::new(),
             reuse,

@@ -6,6 +6,7 @@
 mod args;
 mod bench;
 mod bench_app;
+mod data_dir;
 mod input;
 mod inspect;
 mod loadgen;

@@ -123,18 +123,6 @@ enum DurabilityArg {
     None,
 }
 
-/// The documented default data directory: `$XDG_STATE_HOME/edgescore`, else
-/// `~/.local/state/edgescore`.
-fn default_data_dir() -> Result<PathBuf> {
-    let state_home = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")));
-    state_home.map(|d| d.join("edgescore")).context(
-        "data-dir: no $XDG_STATE_HOME or $HOME to put the state in: give --data-dir DIR (or --ephemeral)",
-    )
-}
-
 /// Where and how durably the state is kept (none: `--ephemeral`).
 fn durable_config(args: &ServeArgs) -> Result<Option<DurableConfig>> {
     if args.ephemeral {
@@ -142,7 +130,7 @@ fn durable_config(args: &ServeArgs) -> Result<Option<DurableConfig>> {
     }
     let dir = match &args.data_dir {
         Some(dir) => dir.clone(),
-        None => default_data_dir()?,
+        None => crate::data_dir::default_data_dir()?,
     };
     anyhow::ensure!(
         args.fsync_interval_ms >= 1,

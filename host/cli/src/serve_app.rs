@@ -57,6 +57,13 @@ pub struct ServeAppArgs {
     /// requires it [default: none: open]
     #[arg(long, env = "EDGESCORE_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
+    /// Where the key-value store's SQLite file (app-store.sqlite) is kept, like `spin up`'s
+    /// default store [default: $XDG_STATE_HOME/edgescore, else ~/.local/state/edgescore]
+    #[arg(long, env = "EDGESCORE_DATA_DIR", conflicts_with = "ephemeral")]
+    data_dir: Option<std::path::PathBuf>,
+    /// Keep the key-value store in memory only: a restart starts empty (tests, benchmarks)
+    #[arg(long, env = "EDGESCORE_EPHEMERAL")]
+    ephemeral: bool,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -74,8 +81,20 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
         None => EMBEDDED_APP.to_vec(),
     };
     let without_token = args.api_token.as_deref().is_none_or(str::is_empty);
+    let store_file = if args.ephemeral {
+        None
+    } else {
+        let dir = match &args.data_dir {
+            Some(dir) => dir.clone(),
+            None => crate::data_dir::default_data_dir()?,
+        };
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the data directory {}", dir.display()))?;
+        Some(dir.join("app-store.sqlite"))
+    };
     let config = AppConfig {
         store: args.kv_store.clone(),
+        store_file: store_file.clone(),
         env: vec![
             ("EDGESCORE_KV_STORE".into(), args.kv_store.clone()),
             (
@@ -113,7 +132,12 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
             .await
             .with_context(|| format!("listening on {address}"))?;
         let address = listener.local_addr()?;
-        tracing::info!(address = %address, url = format!("http://{address}"), "listening");
+        tracing::info!(
+            address = %address,
+            url = format!("http://{address}"),
+            store = store_file.as_ref().map_or("memory (--ephemeral)".into(), |f| f.display().to_string()),
+            "listening"
+        );
         if !address.ip().is_loopback() && without_token {
             tracing::warn!(
                 address = %address,

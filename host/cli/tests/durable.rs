@@ -523,3 +523,81 @@ fn the_active_model_version_survives_a_restart() {
     assert_eq!(by_version["1"], count(&v1), "{by_version}");
     assert_eq!(by_version["2"], count(&v2), "{by_version}");
 }
+
+/// `serve-app` keeps its key-value store in a SQLite file in the data directory, like `spin up`:
+/// windows survive a SIGKILL and a restart.
+#[test]
+fn serve_app_store_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("EDGESCORE_DATA_DIR", dir.path().to_str().unwrap())];
+    let served = Served::start_with(&["serve-app"], &env);
+    let acked = ingest(&served, 10, 0);
+    served.kill();
+    assert!(dir.path().join("app-store.sqlite").exists());
+
+    let restarted = Served::start_with(&["serve-app"], &env);
+    let held = check_windows(&restarted, &acked, &HashMap::new());
+    assert_eq!(held, 100);
+}
+
+/// Batch jobs are kept: a finished one is served again after a SIGKILL, and one that had not
+/// finished is scored after the restart.
+#[test]
+fn batch_jobs_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("EDGESCORE_BATCH_CHUNK", "8")];
+    let served = serve_on(dir.path(), &env);
+    let instances = |n: usize, seed: f32| -> Vec<Vec<f32>> {
+        (0..n)
+            .map(|i| vec![(i as f32 * 0.37 + seed) % 1.0, 0.5, seed])
+            .collect()
+    };
+    let submit = |served: &Served, rows: &[Vec<f32>]| -> String {
+        let (status, _, answer) = served.post("/batch", &json!({ "instances": rows }).to_string());
+        assert_eq!(status, 202, "{answer}");
+        answer["job_id"].as_str().unwrap().to_string()
+    };
+    let wait_done = |served: &Served, id: &str| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, job) = served.get(&format!("/batch/{id}"));
+            assert_eq!(status, 200, "{job}");
+            if job["status"] == "done" {
+                return job;
+            }
+            assert_ne!(job["status"], "failed", "{job}");
+            assert!(Instant::now() < deadline, "{job}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let small = instances(20, 0.1);
+    let finished = submit(&served, &small);
+    let before = wait_done(&served, &finished);
+    let large = instances(10_000, 0.2);
+    let unfinished = submit(&served, &large);
+    served.kill();
+
+    let restarted = serve_on(dir.path(), &env);
+    assert_eq!(wait_done(&restarted, &finished), before);
+    let job = wait_done(&restarted, &unfinished);
+    let predictions: Vec<f64> = job["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect();
+    assert_eq!(predictions.len(), large.len());
+    // Against /predict of the same instances (a few, to f32 precision).
+    let (status, _, direct) = restarted.post(
+        "/predict",
+        &json!({ "instances": &large[..50] }).to_string(),
+    );
+    assert_eq!(status, 200, "{direct}");
+    for (i, p) in direct["predictions"].as_array().unwrap().iter().enumerate() {
+        let want = p.as_f64().unwrap();
+        assert!(
+            (predictions[i] - want).abs() <= 1e-6 * want.abs().max(1.0),
+            "{i}"
+        );
+    }
+}

@@ -2,16 +2,18 @@
 //! pool of workers scores queued jobs in chunks, pausing while ingest requests wait in the shard
 //! queues so that ingest traffic keeps priority; `GET /batch/{id}` reports status, progress and,
 //! when done, the predictions. Finished jobs are forgotten after a retention time, and the oldest
-//! first when more than `max_finished` jobs or `max_result_bytes` of predictions are kept. Jobs
-//! live in memory only: a restart forgets them.
+//! first when more than `max_finished` jobs or `max_result_bytes` of predictions are kept. With a
+//! data directory, jobs are kept on disk too ([`crate::durable::jobs`]): a restart queues the
+//! unfinished ones again and serves the finished ones within their retention.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::durable::jobs::{FinishedJob, JobFiles, QueuedJob, unix_now};
 use crate::models::Predictor;
 
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +33,7 @@ pub struct JobsConfig {
     pub max_result_bytes: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     Queued,
@@ -40,14 +42,14 @@ pub enum JobStatus {
     Failed,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Progress {
     pub done: usize,
     pub total: usize,
 }
 
 /// `GET /batch/{id}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobView {
     pub job_id: String,
     pub status: JobStatus,
@@ -74,6 +76,8 @@ pub struct Jobs {
     config: JobsConfig,
     jobs: Mutex<Board>,
     queue: mpsc::Sender<Work>,
+    /// Where jobs are kept on disk (none: in memory only).
+    files: Option<JobFiles>,
 }
 
 /// Every job known, and the finished ones oldest first with what their results weigh.
@@ -85,12 +89,12 @@ struct Board {
 }
 
 impl Board {
-    /// Forgets the oldest finished job.
-    fn forget_oldest(&mut self) {
-        if let Some((id, bytes)) = self.finished.pop_front() {
-            self.by_id.remove(&id);
-            self.finished_bytes -= bytes;
-        }
+    /// Forgets the oldest finished job; returns its id.
+    fn forget_oldest(&mut self) -> Option<String> {
+        let (id, bytes) = self.finished.pop_front()?;
+        self.by_id.remove(&id);
+        self.finished_bytes -= bytes;
+        Some(id)
     }
 }
 
@@ -98,17 +102,28 @@ impl Board {
 #[derive(Debug)]
 pub enum SubmitError {
     QueueFull,
+    /// It could not be kept on disk.
+    Storage(std::io::Error),
 }
 
 impl Jobs {
     /// Starts the workers on the current tokio runtime. `busy` tells whether ingest is waiting.
-    pub fn start(config: JobsConfig, busy: impl Fn() -> bool + Send + Sync + 'static) -> Arc<Jobs> {
+    /// With `files`, the jobs kept there are served again: the unfinished ones queued again with
+    /// the predictor `predictor_of` finds for their version.
+    pub fn start(
+        config: JobsConfig,
+        busy: impl Fn() -> bool + Send + Sync + 'static,
+        files: Option<JobFiles>,
+        predictor_of: impl Fn(&str) -> Option<Arc<Predictor>>,
+    ) -> Arc<Jobs> {
         let (queue, rx) = mpsc::channel::<Work>(config.queue.max(1));
         let jobs = Arc::new(Jobs {
             config,
             jobs: Mutex::new(Board::default()),
             queue,
+            files,
         });
+        jobs.restore(predictor_of);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let busy = Arc::new(busy);
         for _ in 0..config.workers {
@@ -126,21 +141,117 @@ impl Jobs {
         jobs
     }
 
-    /// Queues a job of `rows` (row-major, the predictor's width); returns its id.
+    /// The jobs of the data directory, served again: finished ones until their retention ends,
+    /// unfinished ones queued again (in a task: the queue may be shorter than their number).
+    fn restore(self: &Arc<Self>, predictor_of: impl Fn(&str) -> Option<Arc<Predictor>>) {
+        let Some(files) = &self.files else { return };
+        let (queued, finished) = files.load();
+        let now = unix_now();
+        for job in finished {
+            let age = Duration::from_secs_f64((now - job.finished_unix).max(0.0));
+            let Some(at) = Instant::now()
+                .checked_sub(age)
+                .filter(|_| age < self.config.retention)
+            else {
+                files.forget(&job.view.job_id);
+                continue;
+            };
+            let bytes = job
+                .view
+                .predictions
+                .as_ref()
+                .map_or(0, |p| p.len() * size_of::<f64>());
+            let id = job.view.job_id.clone();
+            let mut board = self.lock();
+            board.by_id.insert(
+                id.clone(),
+                Job {
+                    view: job.view,
+                    finished: Some(at),
+                },
+            );
+            board.finished.push_back((id, bytes));
+            board.finished_bytes += bytes;
+        }
+        let mut again = Vec::new();
+        for job in queued {
+            let Some(predictor) = predictor_of(&job.model_version) else {
+                let error = format!("model version {} is no longer served", job.model_version);
+                let view = Self::view(&job.id, &job.model_version, 0, 1);
+                self.lock().by_id.insert(
+                    job.id.clone(),
+                    Job {
+                        view,
+                        finished: None,
+                    },
+                );
+                self.finish(&job.id, Err(error));
+                continue;
+            };
+            let width = predictor.info.input_width as usize;
+            let view = Self::view(&job.id, &job.model_version, job.rows.len(), width);
+            self.lock().by_id.insert(
+                job.id.clone(),
+                Job {
+                    view,
+                    finished: None,
+                },
+            );
+            again.push(Work {
+                id: job.id,
+                rows: job.rows,
+                predictor,
+            });
+        }
+        if !again.is_empty() {
+            tracing::info!(
+                jobs = again.len(),
+                "batch jobs queued again after the restart"
+            );
+            let queue = self.queue.clone();
+            tokio::spawn(async move {
+                for work in again {
+                    let _ = queue.send(work).await;
+                }
+            });
+        }
+    }
+
+    /// A queued job's view.
+    fn view(id: &str, version: &str, rows: usize, width: usize) -> JobView {
+        JobView {
+            job_id: id.to_string(),
+            status: JobStatus::Queued,
+            progress: Progress {
+                done: 0,
+                total: rows / width.max(1),
+            },
+            model_version: version.to_string(),
+            predictions: None,
+            error: None,
+        }
+    }
+
+    /// Queues a job of `rows` (row-major, the predictor's width); returns its id. With a data
+    /// directory the job is on disk before this returns (blocking: call it off the async
+    /// workers).
     pub fn submit(&self, rows: Vec<f32>, predictor: Arc<Predictor>) -> Result<String, SubmitError> {
         self.forget_expired();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let width = predictor.info.input_width.max(1) as usize;
-        let view = JobView {
-            job_id: id.clone(),
-            status: JobStatus::Queued,
-            progress: Progress {
-                done: 0,
-                total: rows.len() / width,
-            },
-            model_version: predictor.model.version_label(),
-            predictions: None,
-            error: None,
+        let version = predictor.model.version_label();
+        let view = Self::view(&id, &version, rows.len(), width);
+        let rows = match &self.files {
+            Some(files) => {
+                let job = QueuedJob {
+                    id: id.clone(),
+                    model_version: version,
+                    rows,
+                };
+                files.queued(&job).map_err(SubmitError::Storage)?;
+                job.rows
+            }
+            None => rows,
         };
         // Registered before it is queued, so that a fast worker always finds it.
         self.lock().by_id.insert(
@@ -157,6 +268,9 @@ impl Jobs {
         };
         if self.queue.try_send(work).is_err() {
             self.lock().by_id.remove(&id);
+            if let Some(files) = &self.files {
+                files.forget(&id);
+            }
             return Err(SubmitError::QueueFull);
         }
         Ok(id)
@@ -184,7 +298,10 @@ impl Jobs {
             if !expired {
                 break;
             }
-            board.forget_oldest();
+            let id = board.forget_oldest();
+            if let (Some(files), Some(id)) = (&self.files, id) {
+                files.forget(&id);
+            }
         }
     }
 
@@ -246,6 +363,18 @@ impl Jobs {
             }
             j.finished = Some(Instant::now());
         });
+        if let Some(files) = &self.files {
+            let view = self.lock().by_id.get(id).map(|j| j.view.clone());
+            if let Some(view) = view {
+                let job = FinishedJob {
+                    view,
+                    finished_unix: unix_now(),
+                };
+                if let Err(e) = files.finished(&job) {
+                    tracing::error!(job = id, error = %e, "keeping a finished batch job failed; a restart scores it again");
+                }
+            }
+        }
         let mut board = self.lock();
         board.finished.push_back((id.to_string(), bytes));
         board.finished_bytes += bytes;
@@ -253,7 +382,10 @@ impl Jobs {
         while board.finished.len() > self.config.max_finished.max(1)
             || (board.finished_bytes > self.config.max_result_bytes && board.finished.len() > 1)
         {
-            board.forget_oldest();
+            let id = board.forget_oldest();
+            if let (Some(files), Some(id)) = (&self.files, id) {
+                files.forget(&id);
+            }
         }
     }
 }

@@ -206,7 +206,19 @@ impl Service {
         }
         let queues: Vec<_> = shards.iter().map(|s| s.queue.clone()).collect();
         let ingest_waiting = move || queues.iter().any(|q| q.capacity() < q.max_capacity());
-        let jobs = jobs::Jobs::start(config.jobs, ingest_waiting);
+        let job_files = match &data {
+            Some(data) => {
+                Some(durable::jobs::JobFiles::open(&data.path).context("the batch jobs' folder")?)
+            }
+            None => None,
+        };
+        let predictors = catalog.predictors.clone();
+        let jobs = jobs::Jobs::start(config.jobs, ingest_waiting, job_files, |version| {
+            predictors
+                .iter()
+                .find(|p| p.model.version_label() == version)
+                .cloned()
+        });
         let service = Arc::new(Service {
             runtime: runtime.clone(),
             catalog: RwLock::new(Arc::new(catalog)),

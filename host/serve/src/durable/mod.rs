@@ -10,6 +10,7 @@
 //! - [`store`]: the small files beside the shards (models, active version, counters, meta).
 
 pub mod background;
+pub mod jobs;
 pub mod record;
 pub mod shard;
 pub mod shard_log;

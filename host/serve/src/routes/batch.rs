@@ -21,13 +21,25 @@ pub async fn submit_batch(
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
     let catalog = service.catalog().await;
     let (predictor, rows) = instances(&service, &catalog, &query, body).await?;
-    match service.jobs.submit(rows, predictor) {
+    let jobs = service.jobs.clone();
+    // Off the async workers: with a data directory the job is written and synced first.
+    let submitted = tokio::task::spawn_blocking(move || jobs.submit(rows, predictor))
+        .await
+        .map_err(|e| ApiError::internal(format!("batch: the submit task failed: {e}")))?;
+    match submitted {
         Ok(job_id) => Ok((
             StatusCode::ACCEPTED,
             Json(serde_json::json!({"job_id": job_id})),
         )),
         Err(SubmitError::QueueFull) => Err(ApiError::too_many(
             "batch: the job queue is full; nothing was queued, retry after 1 s",
+            1,
+        )
+        .into()),
+        Err(SubmitError::Storage(e)) => Err(ApiError::unavailable(
+            format!(
+                "batch: keeping the job on disk failed ({e}); nothing was queued, retry after 1 s"
+            ),
             1,
         )
         .into()),

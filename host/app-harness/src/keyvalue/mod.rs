@@ -1,10 +1,14 @@
-//! `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) over an in-process store shared by every
-//! instance of the app: what Spin's default key-value store is to `spin up`. Compare-and-swap
+//! `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) over a store shared by every instance of
+//! the app — in memory ([`memory`]) or in a SQLite file ([`sqlite`], what Spin's default
+//! key-value store is to `spin up`). Compare-and-swap
 //! compares the value the guest read with the value held now, under one lock; a swap to an empty
 //! value deletes the key (the app's way to forget an emptied window atomically).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+mod memory;
+mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
@@ -21,55 +25,89 @@ mod bindings {
 
 use bindings::wasi::keyvalue::{atomics, batch, store};
 
-/// One store: keys in order, to their values.
-type Entries = BTreeMap<String, Vec<u8>>;
+/// Where a store's entries are kept: in memory, or in a SQLite file (Spin's default store).
+/// Every call is atomic on its own; `compare_and_swap` compares and writes as one.
+pub trait Backend: Send + Sync {
+    fn get_many(&self, store: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError>;
+    fn set_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), BackendError>;
+    fn delete_many(&self, store: &str, keys: &[String]) -> Result<(), BackendError>;
+    /// Up to `limit` keys after `after`, in order.
+    fn list_keys(
+        &self,
+        store: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, BackendError>;
+    fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, BackendError>;
+    /// Writes `value` (an empty value deletes the key) if the key still holds `seen`; false if
+    /// it does not (nothing written).
+    fn compare_and_swap(
+        &self,
+        store: &str,
+        key: &str,
+        seen: Option<&[u8]>,
+        value: Vec<u8>,
+    ) -> Result<bool, BackendError>;
+    /// One store's values whose keys start with `prefix` (for measurements and tests).
+    fn values(&self, store: &str, prefix: &str) -> Vec<Vec<u8>>;
+    /// Keys and value bytes in every store.
+    fn footprint(&self) -> (usize, usize);
+}
 
-/// Every store the host grants, by name.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct BackendError(pub String);
+
+impl From<BackendError> for store::Error {
+    fn from(e: BackendError) -> Self {
+        store::Error::Other(e.0)
+    }
+}
+
+/// A counter's value as `increment` keeps it: 8 bytes little-endian (none: 0).
+fn counter(key: &str, value: &[u8]) -> Result<i64, BackendError> {
+    match value.len() {
+        0 => Ok(0),
+        8 => Ok(i64::from_le_bytes(value.try_into().expect("8 bytes"))),
+        _ => Err(BackendError(format!("{key}: not a counter"))),
+    }
+}
+
+/// Every store the host grants, on one backend.
+#[derive(Clone)]
 pub struct KeyValue {
-    stores: Arc<Mutex<HashMap<String, Entries>>>,
+    backend: Arc<dyn Backend>,
     /// The only store names a guest may open.
     granted: Arc<Vec<String>>,
 }
 
 impl KeyValue {
+    /// Stores in memory: a restart starts empty.
     pub fn new(granted: Vec<String>) -> Self {
         KeyValue {
-            stores: Arc::default(),
+            backend: Arc::new(memory::Memory::default()),
             granted: Arc::new(granted),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entries>> {
-        self.stores.lock().unwrap_or_else(|p| p.into_inner())
+    /// Stores in the SQLite file at `path` (created if missing).
+    pub fn sqlite(path: &Path, granted: Vec<String>) -> Result<Self, BackendError> {
+        Ok(KeyValue {
+            backend: Arc::new(sqlite::Sqlite::open(path)?),
+            granted: Arc::new(granted),
+        })
     }
 
     /// Keys and value bytes in every store (for measuring what the state costs).
     pub fn footprint(&self) -> (usize, usize) {
-        let stores = self.lock();
-        let keys = stores.values().map(BTreeMap::len).sum();
-        let bytes = stores
-            .values()
-            .flat_map(|s| s.iter())
-            .map(|(k, v)| k.len() + v.len())
-            .sum();
-        (keys, bytes)
+        self.backend.footprint()
     }
 
     /// One store's values whose keys start with `prefix`.
     pub fn values(&self, store: &str, prefix: &str) -> Vec<Vec<u8>> {
-        self.lock()
-            .get(store)
-            .map(|s| {
-                s.range(prefix.to_string()..)
-                    .take_while(|(k, _)| k.starts_with(prefix))
-                    .map(|(_, v)| v.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.backend.values(store, prefix)
     }
 }
-
 pub struct BucketHandle {
     store: String,
 }
@@ -105,7 +143,6 @@ impl store::Host for KeyValueView<'_> {
         if !self.kv.granted.contains(&identifier) {
             return Err(store::Error::NoSuchStore);
         }
-        self.kv.lock().entry(identifier.clone()).or_default();
         self.table
             .push(BucketHandle { store: identifier })
             .map_err(other)
@@ -119,7 +156,7 @@ impl store::HostBucket for KeyValueView<'_> {
         key: String,
     ) -> Result<Option<Vec<u8>>, store::Error> {
         let name = self.bucket(&bucket)?;
-        Ok(self.kv.lock().get(&name).and_then(|s| s.get(&key).cloned()))
+        Ok(self.kv.backend.get_many(&name, &[key])?.pop().flatten())
     }
 
     fn set(
@@ -129,16 +166,12 @@ impl store::HostBucket for KeyValueView<'_> {
         value: Vec<u8>,
     ) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
-        self.kv.lock().entry(name).or_default().insert(key, value);
-        Ok(())
+        Ok(self.kv.backend.set_many(&name, vec![(key, value)])?)
     }
 
     fn delete(&mut self, bucket: Resource<BucketHandle>, key: String) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
-        if let Some(s) = self.kv.lock().get_mut(&name) {
-            s.remove(&key);
-        }
-        Ok(())
+        Ok(self.kv.backend.delete_many(&name, &[key])?)
     }
 
     fn exists(
@@ -149,9 +182,11 @@ impl store::HostBucket for KeyValueView<'_> {
         let name = self.bucket(&bucket)?;
         Ok(self
             .kv
-            .lock()
-            .get(&name)
-            .is_some_and(|s| s.contains_key(&key)))
+            .backend
+            .get_many(&name, &[key])?
+            .pop()
+            .flatten()
+            .is_some())
     }
 
     /// Keys in order, a page at a time; the cursor is the last key of the page.
@@ -160,21 +195,8 @@ impl store::HostBucket for KeyValueView<'_> {
         bucket: Resource<BucketHandle>,
         cursor: Option<String>,
     ) -> Result<store::KeyResponse, store::Error> {
-        use std::ops::Bound::{Excluded, Unbounded};
         let name = self.bucket(&bucket)?;
-        let stores = self.kv.lock();
-        let Some(s) = stores.get(&name) else {
-            return Ok(store::KeyResponse {
-                keys: Vec::new(),
-                cursor: None,
-            });
-        };
-        let from = cursor.map_or(Unbounded, Excluded);
-        let keys: Vec<String> = s
-            .range::<String, _>((from, Unbounded))
-            .take(PAGE)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let keys = self.kv.backend.list_keys(&name, cursor.as_deref(), PAGE)?;
         let cursor = (keys.len() == PAGE).then(|| keys[PAGE - 1].clone());
         Ok(store::KeyResponse { keys, cursor })
     }
@@ -193,20 +215,7 @@ impl atomics::Host for KeyValueView<'_> {
         delta: i64,
     ) -> Result<i64, store::Error> {
         let name = self.bucket(&bucket)?;
-        let mut stores = self.kv.lock();
-        let value = stores
-            .entry(name)
-            .or_default()
-            .entry(key.clone())
-            .or_default();
-        let current = match value.len() {
-            0 => 0,
-            8 => i64::from_le_bytes(value[..].try_into().expect("8 bytes")),
-            _ => return Err(other(format!("{key}: not a counter"))),
-        };
-        let next = current.wrapping_add(delta);
-        *value = next.to_le_bytes().to_vec();
-        Ok(next)
+        Ok(self.kv.backend.increment(&name, &key, delta)?)
     }
 
     fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> Result<(), atomics::CasError> {
@@ -214,22 +223,20 @@ impl atomics::Host for KeyValueView<'_> {
             .table
             .delete(cas)
             .map_err(|e| atomics::CasError::StoreError(other(e)))?;
-        let mut stores = self.kv.lock();
-        let s = stores.entry(handle.store.clone()).or_default();
-        if s.get(&handle.key) != handle.seen.as_ref() {
+        // An empty value deletes the key, atomically with the comparison: how the app forgets
+        // an emptied window without racing a writer of the same key.
+        let swapped = self
+            .kv
+            .backend
+            .compare_and_swap(&handle.store, &handle.key, handle.seen.as_deref(), value)
+            .map_err(|e| atomics::CasError::StoreError(e.into()))?;
+        if !swapped {
             // Handed back so that the guest may read the new value and try again.
             let cas = self
                 .table
                 .push(handle)
                 .map_err(|e| atomics::CasError::StoreError(other(e)))?;
             return Err(atomics::CasError::CasFailed(cas));
-        }
-        // An empty value deletes the key, atomically with the comparison: how the app forgets
-        // an emptied window without racing a writer of the same key.
-        if value.is_empty() {
-            s.remove(&handle.key);
-        } else {
-            s.insert(handle.key, value);
         }
         Ok(())
     }
@@ -242,7 +249,12 @@ impl atomics::HostCas for KeyValueView<'_> {
         key: String,
     ) -> Result<Resource<CasHandle>, store::Error> {
         let name = self.bucket(&bucket)?;
-        let seen = self.kv.lock().get(&name).and_then(|s| s.get(&key).cloned());
+        let seen = self
+            .kv
+            .backend
+            .get_many(&name, std::slice::from_ref(&key))?
+            .pop()
+            .flatten();
         self.table
             .push(CasHandle {
                 store: name,
@@ -269,15 +281,8 @@ impl batch::Host for KeyValueView<'_> {
         keys: Vec<String>,
     ) -> Result<Vec<(String, Option<Vec<u8>>)>, store::Error> {
         let name = self.bucket(&bucket)?;
-        let stores = self.kv.lock();
-        let s = stores.get(&name);
-        Ok(keys
-            .into_iter()
-            .map(|k| {
-                let v = s.and_then(|s| s.get(&k).cloned());
-                (k, v)
-            })
-            .collect())
+        let values = self.kv.backend.get_many(&name, &keys)?;
+        Ok(keys.into_iter().zip(values).collect())
     }
 
     fn set_many(
@@ -286,8 +291,7 @@ impl batch::Host for KeyValueView<'_> {
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
-        self.kv.lock().entry(name).or_default().extend(key_values);
-        Ok(())
+        Ok(self.kv.backend.set_many(&name, key_values)?)
     }
 
     fn delete_many(
@@ -296,12 +300,7 @@ impl batch::Host for KeyValueView<'_> {
         keys: Vec<String>,
     ) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
-        if let Some(s) = self.kv.lock().get_mut(&name) {
-            for k in keys {
-                s.remove(&k);
-            }
-        }
-        Ok(())
+        Ok(self.kv.backend.delete_many(&name, &keys)?)
     }
 }
 
