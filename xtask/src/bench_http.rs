@@ -17,7 +17,7 @@ const BARE_PORT: u16 = 18001;
 const OURS_PORT: u16 = 18002;
 const BASELINE_PORT: u16 = 18003;
 
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -26,7 +26,7 @@ impl Drop for Server {
     }
 }
 
-fn wait_healthy(port: u16) -> Result<()> {
+pub(crate) fn wait_healthy(port: u16) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -41,17 +41,50 @@ fn wait_healthy(port: u16) -> Result<()> {
 type Measure = Box<dyn Fn(u16) -> Result<Measured>>;
 
 /// One measurement: events/s accepted and latency percentiles in ms.
-struct Measured {
-    events_per_sec: f64,
-    p50: f64,
-    p99: f64,
+pub(crate) struct Measured {
+    pub(crate) events_per_sec: f64,
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
 }
 
-/// A fresh `edgescore serve` of `binary` on `port`, logging to `log`.
-fn fresh_service(binary: &Path, port: u16, log: &Path) -> Result<Server> {
+/// A fresh `edgescore serve` of `binary` on `port`, logging to `log`, durable (its default) on a
+/// new data directory beside the log.
+pub(crate) fn fresh_service(binary: &Path, port: u16, log: &Path) -> Result<Server> {
+    fresh_service_with(binary, port, log, &[])
+}
+
+/// [`fresh_service`] with more flags.
+pub(crate) fn fresh_service_with(
+    binary: &Path,
+    port: u16,
+    log: &Path,
+    flags: &[&str],
+) -> Result<Server> {
+    let data = data_dir(log, port);
+    if data.exists() {
+        std::fs::remove_dir_all(&data)?;
+    }
+    start_service(binary, port, log, &data, flags)
+}
+
+/// The data directory of the service on `port`.
+pub(crate) fn data_dir(log: &Path, port: u16) -> PathBuf {
+    log.with_file_name(format!("data-{port}"))
+}
+
+/// `edgescore serve` on `data` as it is (a restart when it holds state).
+pub(crate) fn start_service(
+    binary: &Path,
+    port: u16,
+    log: &Path,
+    data: &Path,
+    flags: &[&str],
+) -> Result<Server> {
     let server = Server(
         host_env(&mut Command::new(binary))
-            .args(["serve", "--port", &port.to_string()])
+            .args(["serve", "--port", &port.to_string(), "--data-dir"])
+            .arg(data)
+            .args(flags)
             .stdout(
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -216,7 +249,7 @@ impl Table<'_> {
     }
 }
 
-fn loadgen(
+pub(crate) fn loadgen(
     release: &Path,
     port: u16,
     batch: u32,

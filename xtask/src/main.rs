@@ -9,8 +9,10 @@
 //! - `cargo xtask build`: the components (scoring, the Spin app and the two composed) and the
 //!   release host only.
 //! - `cargo xtask bench-http [SECONDS]`: the HTTP benchmark (see `bench_http.rs`).
+//! - `cargo xtask bench-durable [SECONDS]`: what durability costs (see `bench_durable.rs`).
 //! - `cargo xtask fuzz [--secs N] [TARGET...]`: the fuzz targets of `tests/fuzz` (see `fuzz.rs`).
 
+mod bench_durable;
 mod bench_http;
 mod compose;
 mod fuzz;
@@ -30,10 +32,11 @@ fn main() {
         Some("test") => test(),
         Some("build") => build_component().and_then(|_| build_host_release()),
         Some("bench-http") => bench_http::run(&args[1..]),
+        Some("bench-durable") => bench_durable::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask run [edgescore args...] | test | build | bench-http [seconds] | fuzz [--secs N] [target...]"
+                "usage: cargo xtask run [edgescore args...] | test | build | bench-http [seconds] | bench-durable [seconds] | fuzz [--secs N] [target...]"
             );
             std::process::exit(2);
         }

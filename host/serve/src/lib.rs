@@ -126,8 +126,9 @@ pub struct Service {
     watermark: Arc<Watermark>,
     counters: Arc<Counters>,
     started: Instant,
-    /// The data directory (none with `--ephemeral`).
+    /// The data directory (none with `--ephemeral`), and what its snapshot writer reports.
     data: Option<DataDir>,
+    snapshots: Option<Arc<durable::background::WriterStatus>>,
 }
 
 impl Service {
@@ -156,7 +157,7 @@ impl Service {
         let catalog = Catalog::build(runtime, models, config.engine, config.shards, None)?;
         let active = catalog.active();
         let counters = Arc::new(Counters::new(&routes::paths(), catalog.drift(config.drift)));
-        let started = start_shards(runtime, &config, active, data.as_ref())?;
+        let (started, snapshots) = start_shards(runtime, &config, active, data.as_ref())?;
         let watermark = Arc::new(Watermark::default());
         let mut shards = Vec::with_capacity(config.shards);
         let mut totals = Vec::new();
@@ -230,6 +231,7 @@ impl Service {
             counters,
             started: Instant::now(),
             data,
+            snapshots,
         });
         service.keep_counters();
         Ok(service)
@@ -300,6 +302,11 @@ impl Service {
         }
     }
 
+    /// The data directory and its snapshot writer's report, when the state is kept on disk.
+    fn storage(&self) -> Option<(&DataDir, &durable::background::WriterStatus)> {
+        Some((self.data.as_ref()?, self.snapshots.as_deref()?))
+    }
+
     /// The data directory, when the state is kept on disk.
     pub fn data_dir(&self) -> Option<&std::path::Path> {
         self.data.as_ref().map(|d| d.path.as_path())
@@ -313,7 +320,10 @@ fn start_shards(
     config: &ServiceConfig,
     active: &ServedModel,
     data: Option<&DataDir>,
-) -> Result<Vec<shard::Started>> {
+) -> Result<(
+    Vec<shard::Started>,
+    Option<Arc<durable::background::WriterStatus>>,
+)> {
     let mut restored = Vec::new();
     if let Some(data) = data {
         for index in 0..config.shards {
@@ -378,7 +388,7 @@ fn start_shards(
             tracing::warn!("--ephemeral: the state is kept in memory only; a restart starts empty")
         }
     }
-    Ok(started)
+    Ok((started, writer.map(|w| w.status)))
 }
 
 /// What a shard may hold in state, of a guest memory of `limit` bytes of which `baseline` is in

@@ -137,8 +137,8 @@ impl Ingest {
     }
 
     /// The 200 body; or, if anything accepted was not recorded, an error naming those positions
-    /// and what was recorded all the same: 503 with `Retry-After` when every failure was one a
-    /// retry may get past, else 500.
+    /// and what was recorded all the same: 503 with `Retry-After` when nothing was recorded and
+    /// every failure was one a retry may get past, else 500.
     pub fn finish(mut self) -> Result<IngestResponse, ApiError> {
         if !self.failures.is_empty() {
             self.not_recorded.sort_unstable();
@@ -147,9 +147,10 @@ impl Ingest {
                 self.not_recorded.len(),
                 self.failures.join("; ")
             );
+            // 503 means nothing of the request was done; a part recorded makes it a 500.
             let mut error = match self.retry_after {
-                Some(seconds) => ApiError::unavailable(message, seconds),
-                None => ApiError::internal(message),
+                Some(seconds) if self.processed == 0 => ApiError::unavailable(message, seconds),
+                _ => ApiError::internal(message),
             };
             error.body.partial = Some(PartialIngest {
                 processed: self.processed,
@@ -272,6 +273,12 @@ mod tests {
         let error = ingest.finish().unwrap_err();
         assert_eq!((error.status, error.retry_after), (503, Some(2)));
         assert_eq!(error.body.partial.unwrap().processed, 0);
+        // A part recorded makes it a 500: a 503 says that nothing was done.
+        let mut ingest = start();
+        ingest.recorded(1, []);
+        ingest.not_recorded_for_now([1, 2], "shard 1: disk full".into(), 1);
+        let error = ingest.finish().unwrap_err();
+        assert_eq!((error.status, error.retry_after), (500, None));
         // One failure that a retry does not get past makes it a 500, in either order.
         for retryable_first in [true, false] {
             let mut ingest = start();

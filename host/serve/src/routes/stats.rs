@@ -55,6 +55,9 @@ pub struct StatsBody {
     drift: DriftSummary,
     /// Each shard: able to score, how full its capacity is, its guest memory.
     shard_detail: Vec<ShardDetail>,
+    /// The data directory (absent with `--ephemeral`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<StorageStats>,
 }
 
 #[derive(Serialize)]
@@ -66,6 +69,22 @@ pub struct ShardDetail {
     fill_permille: u32,
     guest_memory_bytes: u64,
     restarts: u64,
+    /// How long its last checkpoint held it (the copy of its state out of the component; the
+    /// snapshot file is written off its thread).
+    last_checkpoint_ms: f64,
+}
+
+/// The data directory, when the state is on disk.
+#[derive(Serialize)]
+pub struct StorageStats {
+    data_dir: String,
+    durability: String,
+    /// False while writes fail (a full disk): ingest answers 503 meanwhile.
+    writable: bool,
+    snapshots_written: u64,
+    snapshot_failures: u64,
+    last_snapshot_write_ms: f64,
+    last_snapshot_bytes: u64,
 }
 
 #[derive(Serialize)]
@@ -147,8 +166,22 @@ impl StatsBody {
                     fill_permille: s.fill_permille(),
                     guest_memory_bytes: s.memory_bytes(),
                     restarts: s.restarts(),
+                    last_checkpoint_ms: s.last_checkpoint().as_secs_f64() * 1e3,
                 })
                 .collect(),
+            storage: service.storage().map(|(data, writer)| {
+                let load =
+                    |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+                StorageStats {
+                    data_dir: data.path.display().to_string(),
+                    durability: format!("{:?}", data.durability).to_lowercase(),
+                    writable: !data.failing.load(std::sync::atomic::Ordering::Relaxed),
+                    snapshots_written: load(&writer.written),
+                    snapshot_failures: load(&writer.failed),
+                    last_snapshot_write_ms: load(&writer.last_write_micros) as f64 / 1e3,
+                    last_snapshot_bytes: load(&writer.last_bytes),
+                }
+            }),
             drift: match c.drift.lock() {
                 Ok(d) => DriftSummary {
                     drifting: d.is_drifting(),

@@ -165,6 +165,8 @@ struct ShardStatus {
     /// Panics of the shard's thread caught (each followed by a rebuild).
     panics: AtomicU64,
     checkpoints: AtomicU64,
+    /// How long the last checkpoint held the shard (copying its state out of the guest), µs.
+    checkpoint_micros: AtomicU64,
     /// How full the engine's capacity is, in thousandths, after its last call.
     fill_permille: AtomicU32,
     /// The guest's linear memory, in bytes.
@@ -245,6 +247,11 @@ impl Shard {
 
     pub fn checkpoints(&self) -> u64 {
         self.status.checkpoints.load(Ordering::Relaxed)
+    }
+
+    /// How long the last checkpoint held the shard's thread.
+    pub fn last_checkpoint(&self) -> Duration {
+        Duration::from_micros(self.status.checkpoint_micros.load(Ordering::Relaxed))
     }
 
     /// Lets the shard finish what is queued, then ends its thread.

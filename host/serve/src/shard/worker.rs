@@ -383,6 +383,10 @@ impl Worker {
         // The checkpoint holds everything logged so far: the log goes now, whatever happens
         // next (a rebuild must not replay what the checkpoint already holds).
         self.recovery.checkpointed(self.version.clone());
+        self.shared
+            .status
+            .checkpoint_micros
+            .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         if let Some(durable) = &mut self.durable
             && let Err(e) = durable.snapshot(chunks, &self.version, self.seen_watermark)
         {

@@ -1,0 +1,195 @@
+//! `cargo xtask bench-durable [SECONDS]`: what durability costs, in one run on this machine.
+//!
+//! 1. The seed workload (batches of 10, 32 clients) against `edgescore serve` with
+//!    `--durability none`, `interval` and `fsync` (and `--ephemeral` for reference): events/s at
+//!    saturation with p50/p99, then p99 at a fixed 5,000 events/s.
+//! 2. Start to ready with 1.5M events in the windows (10,000 users): after a SIGTERM (the last
+//!    snapshot covers almost everything) and after a SIGKILL (the log since the last snapshot is
+//!    replayed).
+//! 3. Bytes on disk per event in the windows.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::bench_http::{
+    Server, data_dir, fresh_service_with, loadgen, start_service, wait_healthy,
+};
+use crate::{host_env, root};
+
+const PORT: u16 = 18010;
+const WINDOW_EVENTS: u64 = 1_500_000;
+
+pub fn run(args: &[String]) -> Result<()> {
+    let seconds: u64 = match args.first() {
+        Some(n) => n
+            .parse()
+            .with_context(|| format!("{n:?}: not a number of seconds"))?,
+        None => 10,
+    };
+    crate::build_component()?;
+    crate::step(
+        "building the release host",
+        host_env(crate::cargo().args(["build", "--release", "--package", "edgescore"])),
+    )?;
+    let release = root().join("target/release");
+    let ours = release.join("edgescore");
+    let logs = root().join("target/bench-durable");
+    std::fs::create_dir_all(&logs)?;
+    let log = logs.join("serve.log");
+    std::fs::write(&log, "")?;
+
+    println!(
+        "Durability, seed workload (batches of 10, 32 clients, 10,000 users), {seconds} s per row, \
+         this machine ({} cores, clients and server share it)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!("| durability | events/s | p50 ms | p99 ms | ÷ none | p99 ms at 5,000 events/s |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let modes: [(&str, &[&str]); 4] = [
+        ("none", &["--durability", "none"]),
+        ("interval (1 s)", &["--durability", "interval"]),
+        ("fsync (default)", &["--durability", "fsync"]),
+        ("--ephemeral (no disk)", &["--ephemeral"]),
+    ];
+    let mut none = None;
+    for (name, flags) in modes {
+        let saturated = {
+            let _server = fresh_service_with(&ours, PORT, &log, flags)?;
+            loadgen(&release, PORT, 10, 0, 32, seconds)?
+        };
+        let paced = {
+            let _server = fresh_service_with(&ours, PORT, &log, flags)?;
+            loadgen(&release, PORT, 10, 5000, 32, seconds)?
+        };
+        let base = *none.get_or_insert(saturated.events_per_sec);
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            saturated.events_per_sec,
+            saturated.p50,
+            saturated.p99,
+            saturated.events_per_sec / base,
+            paced.p99
+        );
+    }
+
+    restart_times(&ours, &release, &log)?;
+    println!("edgescore's log: {}", log.display());
+    Ok(())
+}
+
+/// Fills a service to 1.5M events in the windows, then times restarts.
+fn restart_times(ours: &Path, release: &Path, log: &Path) -> Result<()> {
+    let data = data_dir(log, PORT);
+    let server = fresh_service_with(ours, PORT, log, &[])?;
+    let started = Instant::now();
+    while events_in_windows()? < WINDOW_EVENTS {
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("the windows did not reach {WINDOW_EVENTS} events in 10 minutes");
+        }
+        loadgen(release, PORT, 100, 0, 32, 5)?;
+    }
+    let events = events_in_windows()?;
+    let filled = started.elapsed();
+    // Let a checkpoint happen (at most 10 s after the last), as it would in a steady service.
+    std::thread::sleep(Duration::from_secs(1));
+    let bytes = disk_bytes(&data)?;
+    println!(
+        "\n{events} events in the windows (10,000 users), filled in {:.0} s: {bytes} bytes on disk, {:.1} bytes per event",
+        filled.as_secs_f64(),
+        bytes as f64 / events as f64
+    );
+    stop(server, libc_signal::TERM)?;
+    let after_term = time_to_ready(ours, log, &data)?;
+    let server = start_service(ours, PORT, log, &data, &[])?;
+    wait_healthy(PORT)?;
+    // Some more load, so that the log since the last snapshot is not empty, then SIGKILL.
+    loadgen(release, PORT, 100, 0, 32, 3)?;
+    let events = events_in_windows()?;
+    stop(server, libc_signal::KILL)?;
+    let after_kill = time_to_ready(ours, log, &data)?;
+    println!("| restart | events in windows | start to ready |");
+    println!("| --- | ---: | ---: |");
+    println!(
+        "| after SIGTERM | {WINDOW_EVENTS}+ | {:.2} s |",
+        after_term.as_secs_f64()
+    );
+    println!(
+        "| after SIGKILL | {events} | {:.2} s |",
+        after_kill.as_secs_f64()
+    );
+    Ok(())
+}
+
+mod libc_signal {
+    pub const TERM: &str = "TERM";
+    pub const KILL: &str = "KILL";
+}
+
+fn stop(mut server: Server, signal: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .args(["-s", signal, &server.0.id().to_string()])
+        .status()?;
+    if !status.success() {
+        bail!("kill -s {signal} failed");
+    }
+    server.0.wait()?;
+    Ok(())
+}
+
+/// Spawn to `/ready` 200, on `data` as it is.
+fn time_to_ready(ours: &Path, log: &Path, data: &Path) -> Result<Duration> {
+    let started = Instant::now();
+    let _server = start_service(ours, PORT, log, data, &[])?;
+    loop {
+        if let Ok((200, _)) = get("/ready") {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("not ready in 5 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn events_in_windows() -> Result<u64> {
+    let (_, body) = get("/stats")?;
+    let at = body
+        .find("\"events_in_windows\":")
+        .context("no events_in_windows in /stats")?;
+    let rest = &body[at + "\"events_in_windows\":".len()..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    Ok(rest[..end].trim().parse()?)
+}
+
+/// A plain HTTP/1.1 GET on the service.
+fn get(path: &str) -> Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", PORT))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let status = answer.get(9..12).context("no status")?.parse()?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((status, body.to_string()))
+}
+
+/// Bytes of the files under `dir`.
+fn disk_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            disk_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
