@@ -48,11 +48,10 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     println!("| durability | events/s | p50 ms | p99 ms | ÷ none | p99 ms at 5,000 events/s |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    let modes: [(&str, &[&str]); 4] = [
+    let modes: [(&str, &[&str]); 3] = [
         ("none", &["--durability", "none"]),
         ("interval (1 s)", &["--durability", "interval"]),
         ("fsync (default)", &["--durability", "fsync"]),
-        ("--ephemeral (no disk)", &["--ephemeral"]),
     ];
     let mut none = None;
     for (name, flags) in modes {
