@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use edgescore_durable::atomic;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Meta {
@@ -64,12 +63,8 @@ pub struct ModelStore {
     writing: Arc<std::sync::Mutex<()>>,
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+/// The models' key: the registry's own hex sha256.
+pub use edgescore_registry::sha256_hex;
 
 impl ModelStore {
     pub fn open(data_dir: &Path) -> Result<ModelStore> {
