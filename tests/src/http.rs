@@ -32,6 +32,8 @@ impl Answer {
 #[derive(Clone)]
 pub struct Client {
     pub base: String,
+    /// Where GETs go: `base`, or another replica of the same service.
+    read_base: String,
     http: reqwest::Client,
     /// Sent as `Authorization: Bearer <token>` with every request, when set.
     token: Option<String>,
@@ -39,8 +41,14 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Self {
+        Client::split(base, base)
+    }
+
+    /// A client that writes (POST) through one replica and reads (GET) through another.
+    pub fn split(write_base: &str, read_base: &str) -> Self {
         Client {
-            base: base.trim_end_matches('/').to_string(),
+            base: write_base.trim_end_matches('/').to_string(),
+            read_base: read_base.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
             token: None,
         }
@@ -55,7 +63,11 @@ impl Client {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.base));
+        let base = match method {
+            reqwest::Method::GET => &self.read_base,
+            _ => &self.base,
+        };
+        let request = self.http.request(method, format!("{base}{path}"));
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -213,7 +225,7 @@ impl Drop for NativeServer {
 pub fn app_config(reuse: usize, max_instances: usize) -> AppConfig {
     AppConfig {
         store: "default".into(),
-        store_file: None,
+        backend: edgescore_app_harness::StoreBackend::Memory,
         env: Vec::new(),
         variables: Vec::new(),
         reuse,

@@ -4,7 +4,7 @@
 //! - `cargo xtask run [ARGS...]`: builds the component and the release host, then runs the main
 //!   job (`edgescore ARGS`, by default `edgescore serve`: the HTTP service on port 8000).
 //! - `cargo xtask test`: installs what the tests need (the wasm32-wasip2 target, a Python venv
-//!   with models/requirements.txt, Node.js where it is missing), builds the component, then fmt,
+//!   with models/requirements.txt, Node.js and redis-server where they are missing), builds the component, then fmt,
 //!   clippy and every test, including the jco test in Node.js.
 //! - `cargo xtask build`: the components (scoring, the Spin app and the two composed) and the
 //!   release host only.
@@ -16,12 +16,14 @@ mod bench_durable;
 mod bench_http;
 mod compose;
 mod fuzz;
+mod prerequisites;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use prerequisites::{NODE, NPM, REDIS_SERVER, ensure_system_tools};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -180,40 +182,10 @@ fn run(args: &[String]) -> Result<()> {
     std::process::exit(status.code().unwrap_or(1));
 }
 
-/// Node.js and npm, installed from Debian's packages where they are missing (as root, with
-/// apt-get); elsewhere, an error saying what to install.
-fn ensure_node() -> Result<()> {
-    let present = |tool: &str| {
-        Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if present("node") && present("npm") {
-        return Ok(());
-    }
-    let root_user = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !(root_user && present("apt-get")) {
-        bail!(
-            "the jco test needs Node.js: install node and npm (Debian: apt-get install nodejs npm)"
-        );
-    }
-    step(
-        "installing Node.js (apt-get install nodejs npm)",
-        Command::new("sh").args([
-            "-c",
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm",
-        ]),
-    )
-}
-
 /// The component transpiled with jco and driven from Node.js (`tests/jco/`).
 fn jco_test() -> Result<()> {
     let dir = root().join("tests/jco");
-    ensure_node()?;
+    ensure_system_tools(&[NODE, NPM])?;
     step(
         "installing jco (npm ci in tests/jco)",
         Command::new("npm")
@@ -239,7 +211,7 @@ fn jco_test() -> Result<()> {
 fn test() -> Result<()> {
     let start = Instant::now();
     let python = python_env()?;
-    ensure_node()?;
+    ensure_system_tools(&[NODE, NPM, REDIS_SERVER])?;
     ensure_lint_tools()?;
     build_component()?;
     step(

@@ -1,7 +1,13 @@
 //! `POST /ingest`: the contract's pipeline, with the key-value store as the recorder — parse and
 //! judge the batch in order against the stored watermark, score the accepted events in one call
-//! of the scoring component, merge each user's events into its stored window with
-//! compare-and-swap, raise the watermark.
+//! of the scoring component, then write: each user's events into its window (compare-and-swap,
+//! the windows read beforehand in one `get-many`), the counters, the watermark if it rose. A
+//! write that fails takes back those before it ([`state::Journal`]): the answer is then 503 with
+//! nothing of the request in the store.
+//!
+//! Round trips to the store, a batch of `n` events of `u` users: one read of the watermark, one
+//! `get-many` of the windows, `u` swaps, four counters (more when the number of users changes
+//! or events are rejected), one swap of the watermark when it rises.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,8 +22,11 @@ use spin_sdk::http::Request;
 use crate::config::{self, MAX_EVENTS};
 use crate::models::Model;
 use crate::respond::{Result, json};
-use crate::state::WindowChange;
-use crate::{body, models, state};
+use crate::state::{self, Journal, StateError};
+use crate::{body, models};
+
+/// A user's scored events: time, score, position in the batch.
+type Scored = Vec<(f64, f32, u32)>;
 
 pub async fn ingest(request: Request) -> Result {
     let started = Instant::now();
@@ -31,38 +40,69 @@ pub async fn ingest(request: Request) -> Result {
     };
     let watermark = state::watermark(&bucket)?;
     let (mut ingest, judged) = Ingest::start(&body, MAX_EVENTS, &rules, watermark, unix_now())?;
-    let raised = judged.watermark;
-    let cutoff = raised.map_or(f64::NEG_INFINITY, |w| config.window_start(w));
-    let changed = record(&bucket, model, judged, cutoff, &mut ingest);
-
-    let counted = count(&bucket, &ingest, started.elapsed()).and(changed.count(&bucket));
-    let raised = match raised {
-        // No write unless the watermark rises.
-        Some(w) if ingest.processed() > 0 && watermark.is_none_or(|old| w > old) => {
-            state::raise_watermark(&bucket, w)
+    let raised = judged
+        .watermark
+        .filter(|w| watermark.is_none_or(|old| *w > old));
+    let cutoff = judged
+        .watermark
+        .map_or(f64::NEG_INFINITY, |w| config.window_start(w));
+    let by_user = score(model, judged, &mut ingest);
+    let raised = raised.filter(|_| !by_user.is_empty());
+    let mut journal = Journal::default();
+    match write(
+        &bucket,
+        &by_user,
+        cutoff,
+        raised,
+        &ingest,
+        started,
+        &mut journal,
+    ) {
+        Ok(()) => {
+            for scored in by_user.values() {
+                ingest.recorded(scored.len() as u32, []);
+            }
+            // Best effort: the request is recorded whether or not this sweep gets done.
+            if !by_user.is_empty() {
+                let _ = state::sweep::after_writing(&bucket, by_user.len(), cutoff);
+            }
         }
-        _ => Ok(()),
-    };
-    // Everything was recorded, but the watermark or the counters were not written.
-    if let Err(e) = raised.and(counted) {
-        ingest.not_recorded([], e.0);
+        Err(failed) => match journal.take_back(&bucket) {
+            Ok(()) => {
+                let positions = by_user.values().flatten().map(|e| e.2);
+                ingest.not_recorded_for_now(positions, nothing_kept(&failed), 1);
+            }
+            // The store stayed away: say exactly what stayed written.
+            Err(_) => {
+                let kept: std::collections::BTreeSet<&str> = journal.written().collect();
+                let mut lost = Vec::new();
+                for (user, scored) in &by_user {
+                    if kept.contains(user.as_str()) {
+                        ingest.recorded(scored.len() as u32, []);
+                    } else {
+                        lost.extend(scored.iter().map(|e| e.2));
+                    }
+                }
+                ingest.not_recorded(lost, failed.0);
+            }
+        },
     }
     Ok(json(200, &ingest.finish()?))
 }
 
-/// Scores the accepted events in one call and merges each user's into its window (one
-/// compare-and-swap per user). What cannot be recorded is entered in `ingest` as not recorded.
-/// Returns what the windows' counters must follow.
-fn record(
-    bucket: &state::Bucket,
-    model: &Model,
-    judged: Judged,
-    cutoff: f64,
-    ingest: &mut Ingest,
-) -> WindowChange {
-    let mut changed = WindowChange::default();
+fn nothing_kept(failed: &StateError) -> String {
+    format!(
+        "{}; what the request had written was taken back, nothing of it is recorded",
+        failed.0
+    )
+}
+
+/// Scores the accepted events in one call, by user (in the order of the users' ids); none if
+/// there is nothing to record. A scoring failure is entered in `ingest`.
+fn score(model: &Model, judged: Judged, ingest: &mut Ingest) -> BTreeMap<String, Scored> {
+    let mut by_user: BTreeMap<String, Scored> = BTreeMap::new();
     if judged.events.is_empty() {
-        return changed;
+        return by_user;
     }
     let rows: Vec<f32> = judged
         .events
@@ -74,52 +114,62 @@ fn record(
         Err(e) => {
             let positions = judged.events.iter().map(|a| a.position);
             ingest.not_recorded(positions, scoring_failed(&e).message().to_string());
-            return changed;
+            return by_user;
         }
     };
-    let mut by_user: BTreeMap<&str, Vec<(f64, f32, u32)>> = BTreeMap::new();
-    for (a, score) in judged.events.iter().zip(scores) {
+    for (a, score) in judged.events.into_iter().zip(scores) {
         if !score.is_finite() {
             ingest.recorded(0, [Rejection::non_finite_score(a.position, score)]);
             continue;
         }
         by_user
-            .entry(&a.event.user_id)
+            .entry(a.event.user_id)
             .or_default()
             .push((a.event.timestamp, score, a.position));
     }
-    // After one failed write the store is not to be trusted for this request: the users after
-    // it are not attempted.
-    let mut failure: Option<(String, Vec<u32>)> = None;
-    for (user, scored) in &by_user {
-        let positions = scored.iter().map(|e| e.2);
-        if let Some((_, lost)) = &mut failure {
-            lost.extend(positions);
-            continue;
-        }
-        let window: Vec<(f64, f32)> = scored.iter().map(|e| (e.0, e.1)).collect();
-        match state::record(bucket, user, &window, cutoff) {
-            Ok(change) => {
-                changed.add(change);
-                ingest.recorded(scored.len() as u32, []);
-            }
-            Err(e) => failure = Some((e.0, positions.collect())),
-        }
-    }
-    if let Some((why, lost)) = failure {
-        ingest.not_recorded(lost, why);
-    }
-    changed
+    by_user
 }
 
-/// The request's counters (`/stats`).
-fn count(bucket: &state::Bucket, ingest: &Ingest, elapsed: Duration) -> state::Result<()> {
-    state::count(bucket, "ingest_requests", 1)?;
-    state::count(bucket, "events_processed", i64::from(ingest.processed()))?;
+/// Every write of the request, each entered in `journal`: the windows, the counters, the
+/// watermark (last: the one write that is not taken back).
+fn write(
+    bucket: &state::Bucket,
+    by_user: &BTreeMap<String, Scored>,
+    cutoff: f64,
+    raised: Option<f64>,
+    ingest: &Ingest,
+    started: Instant,
+    journal: &mut Journal,
+) -> state::Result<()> {
+    if !by_user.is_empty() {
+        state::windows::prefetch(bucket, by_user.keys().map(String::as_str))?;
+    }
+    for (user, scored) in by_user {
+        let events = scored.iter().map(|e| (e.0, e.1)).collect();
+        journal.record(bucket, user, events, cutoff)?;
+    }
+    journal.count_windows(bucket)?;
+    let processed = by_user.values().map(Vec::len).sum::<usize>();
+    count(bucket, journal, ingest, processed, started.elapsed())?;
+    if let Some(w) = raised {
+        state::raise_watermark(bucket, w)?;
+    }
+    Ok(())
+}
+
+/// The request's counters (`/stats`; the number of requests is the sum of the latency buckets).
+fn count(
+    bucket: &state::Bucket,
+    journal: &mut Journal,
+    ingest: &Ingest,
+    processed: usize,
+    elapsed: Duration,
+) -> state::Result<()> {
+    journal.count(bucket, "events_processed", processed as i64)?;
     let micros = elapsed.as_micros() as u64;
-    state::count(bucket, "ingest_latency_us", micros as i64)?;
+    journal.count(bucket, "ingest_latency_us", micros.max(1) as i64)?;
     let latency_bucket = latency::bucket_of(micros);
-    state::count(
+    journal.count(
         bucket,
         &format!("{}{latency_bucket}", state::LATENCY_BUCKET),
         1,
@@ -129,7 +179,7 @@ fn count(bucket: &state::Bucket, ingest: &Ingest, elapsed: Duration) -> state::R
         *by_reason.entry(r.reason.as_str()).or_default() += 1;
     }
     for (reason, n) in by_reason {
-        state::count(bucket, &format!("rejected/{reason}"), n)?;
+        journal.count(bucket, &format!("rejected/{reason}"), n)?;
     }
     Ok(())
 }

@@ -10,13 +10,16 @@ use serde::Serialize;
 use crate::respond::{Result, json};
 use crate::{config, models, state};
 
+/// Bytes of one event in a stored window (`edgescore_contract::stored_window`).
+const EVENT_BYTES: i64 = 12;
+
 pub fn median(user_id: &str) -> Result {
     errors::check_user_id(user_id)?;
     let config = config::engine()?;
     let bucket = state::open()?;
     state::count(&bucket, "median_requests", 1)?;
     let cutoff = state::watermark(&bucket)?.map(|w| config.window_start(w));
-    let window = state::window(&bucket, user_id, cutoff)?;
+    let window = state::windows::window(&bucket, user_id, cutoff)?;
     Ok(json(
         200,
         &MedianResponse {
@@ -40,7 +43,7 @@ struct StatsBody {
     rejections: serde_json::Map<String, serde_json::Value>,
     /// Users with a stored window; `events_in_windows` counts their stored events. Both follow
     /// every write of a window (the stats are counters, never a scan): an idle user's expired
-    /// events leave them when its window is next read or written.
+    /// events leave them when its window is next read, written or swept.
     users_tracked: i64,
     events_in_windows: i64,
     /// Compare-and-swap conflicts retried (concurrent writes of one key).
@@ -49,7 +52,8 @@ struct StatsBody {
     window_seconds: f64,
     max_clock_skew_seconds: f64,
     model: ModelLabel,
-    /// Bytes the windows take in the store (values only).
+    /// Bytes the windows take in the store (values only; an id kept in a hashed key's value
+    /// not counted).
     stored_window_bytes: i64,
 }
 
@@ -59,30 +63,57 @@ pub fn stats() -> Result {
     Ok(json(200, &stats_body(&bucket, config)?))
 }
 
+/// The counters `/stats` shows besides rejections and latency buckets.
+const COUNTERS: [&str; 6] = [
+    "events_processed",
+    "median_requests",
+    "ingest_latency_us",
+    "users",
+    "events_in_windows",
+    "cas_retries",
+];
+
 fn stats_body(bucket: &state::Bucket, config: EngineConfig) -> state::Result<StatsBody> {
-    let get = |name: &str| state::count(bucket, name, 0);
+    let reasons = RejectionReason::ALL.map(|r| format!("rejected/{}", r.as_str()));
+    let buckets = (0..latency::BUCKETS).map(|b| format!("{}{b}", state::LATENCY_BUCKET));
+    let names: Vec<String> = COUNTERS
+        .iter()
+        .map(|n| n.to_string())
+        .chain(reasons.iter().cloned())
+        .chain(buckets)
+        .collect();
+    let (values, watermark) = state::read_counters(bucket, &names)?;
+    let get = |name: &str| values[names.iter().position(|n| n == name).expect("read above")];
     let mut rejections = serde_json::Map::new();
     let mut rejected = 0;
-    for reason in RejectionReason::ALL {
-        let n = get(&format!("rejected/{}", reason.as_str()))?;
+    for (reason, key) in RejectionReason::ALL.iter().zip(&reasons) {
+        let n = get(key);
         rejected += n;
         rejections.insert(reason.as_str().into(), n.into());
     }
-    let watermark = state::watermark(bucket)?;
-    let buckets = state::latency_buckets(bucket)?;
-    let latency = latency::summarize(&buckets, get("ingest_latency_us")? as f64 / 1e6);
+    let latency_counts = &values[COUNTERS.len() + reasons.len()..];
+    let buckets: Vec<(u32, u64)> = latency_counts
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(b, n)| (b as u32, *n as u64))
+        .collect();
+    let ingest_requests = latency_counts.iter().sum();
+    let latency = latency::summarize(&buckets, get("ingest_latency_us") as f64 / 1e6);
     let active = &models::active().manifest;
+    let users = get("users").max(0);
+    let events_in_windows = get("events_in_windows").max(0);
     Ok(StatsBody {
-        ingest_requests: get("ingest_requests")?,
-        events_processed: get("events_processed")?,
-        median_requests: get("median_requests")?,
+        ingest_requests,
+        events_processed: get("events_processed"),
+        median_requests: get("median_requests"),
         avg_ingest_latency_seconds: latency.avg,
         events_rejected: rejected,
         ingest_latency_seconds: latency,
         rejections,
-        users_tracked: get("users")?.max(0),
-        events_in_windows: get("events_in_windows")?.max(0),
-        cas_retries: get("cas_retries")?,
+        users_tracked: users,
+        events_in_windows,
+        cas_retries: get("cas_retries"),
         watermark,
         window_seconds: config.window_seconds,
         max_clock_skew_seconds: config.max_clock_skew_seconds,
@@ -92,6 +123,6 @@ fn stats_body(bucket: &state::Bucket, config: EngineConfig) -> state::Result<Sta
             sha256: active.sha256.clone(),
             input_width: active.input_width,
         },
-        stored_window_bytes: get("stored_window_bytes")?.max(0),
+        stored_window_bytes: (users + events_in_windows * EVENT_BYTES).max(0),
     })
 }

@@ -8,6 +8,7 @@
 //! - [`responses`], [`models`]: the other bodies;
 //! - [`latency`]: latency percentiles from per-bucket counters (the Spin app's `/stats`);
 //! - [`stored_window`]: one user's window as a key-value value (the Spin app's state);
+//! - [`store_layout`]: the Spin app's keys (long ids hashed within 256 bytes) and counters;
 //! - [`access`]: JSON bodies only (415), and the API token (401);
 //! - [`clock`]: the wall clock events are judged against.
 //!
@@ -32,6 +33,7 @@ pub mod latency;
 pub mod models;
 pub mod predict;
 pub mod responses;
+pub mod store_layout;
 pub mod stored_window;
 
 pub use errors::{ApiError, ErrorBody};

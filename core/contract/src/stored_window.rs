@@ -89,6 +89,21 @@ impl StoredWindow {
         out
     }
 
+    /// Takes out one event equal (bit for bit) to each of `events`, where there is one: what a
+    /// request that added them and then failed takes back. Returns how many were found.
+    pub fn remove(&mut self, events: impl IntoIterator<Item = (f64, f32)>) -> usize {
+        let mut removed = 0;
+        for (t, s) in events {
+            let same =
+                |e: &(f64, f32)| e.0.to_bits() == t.to_bits() && e.1.to_bits() == s.to_bits();
+            if let Some(at) = self.events.iter().position(same) {
+                self.events.remove(at);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     pub fn len(&self) -> usize {
         self.events.len()
     }
@@ -140,6 +155,16 @@ mod tests {
             StoredWindow::decode(&bytes[..5]),
             Err(StoredWindowError::Truncated(4))
         );
+    }
+
+    #[test]
+    fn removing_takes_out_one_copy_of_each_event_given() {
+        let mut w = StoredWindow::default();
+        w.insert([(1.0, 0.5), (2.0, 0.25), (2.0, 0.25), (3.0, 0.75)]);
+        assert_eq!(w.remove([(2.0, 0.25), (3.0, 0.75), (9.0, 0.0)]), 2);
+        let mut expected = StoredWindow::default();
+        expected.insert([(1.0, 0.5), (2.0, 0.25)]);
+        assert_eq!(w, expected);
     }
 
     /// A value out of time order used to decode, and expiry (a binary search) then kept events at

@@ -10,6 +10,7 @@
 
 mod front;
 pub mod keyvalue;
+pub mod runtime_config;
 mod state;
 mod variables;
 
@@ -29,7 +30,8 @@ use wasmtime_wasi_http::{Error as HttpError, WasiHttpCtx};
 
 use edgescore_runtime::GuestLimits;
 pub use front::Busy;
-use keyvalue::{KeyValue, KeyValueView};
+pub use keyvalue::StoreBackend;
+use keyvalue::{KeyValue, KeyValueView, Reads};
 use state::{AppState, NoOutgoingHttp};
 
 /// The Spin app component built with this host, embedded in the binary.
@@ -40,8 +42,8 @@ pub static EMBEDDED_APP: &[u8] = include_bytes!(env!("EDGESCORE_EMBEDDED_APP"));
 pub struct AppConfig {
     /// The key-value store the app may open (`key_value_stores` in `spin.toml`).
     pub store: String,
-    /// The SQLite file the store is kept in (none: in memory, a restart starts empty).
-    pub store_file: Option<std::path::PathBuf>,
+    /// Where the store is kept: memory, a SQLite file or Redis.
+    pub backend: StoreBackend,
     /// Environment variables granted to the guest (`environment` in `spin.toml`).
     pub env: Vec<(String, String)>,
     /// Spin variables the app may read (`[variables]` in `spin.toml`, `spin up --variable`).
@@ -102,6 +104,7 @@ impl App {
         keyvalue::add_to_linker(&mut linker, |s: &mut AppState| KeyValueView {
             kv: &s.kv,
             table: &mut s.table,
+            reads: &mut s.reads,
         })?;
         let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
         let stop_ticker = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -109,10 +112,8 @@ impl App {
         Ok(Arc::new(App {
             engine,
             pre,
-            kv: match &config.store_file {
-                Some(path) => KeyValue::sqlite(path, vec![config.store.clone()])?,
-                None => KeyValue::new(vec![config.store.clone()]),
-            },
+            kv: KeyValue::open([(config.store.clone(), config.backend.clone())])
+                .with_context(|| format!("opening the key-value store {:?}", config.store))?,
             variables: std::sync::Arc::new(config.variables.iter().cloned().collect()),
             instances: tokio::sync::Semaphore::new(config.max_instances.max(1)),
             config,
@@ -152,6 +153,7 @@ impl App {
             http: WasiHttpCtx::new(),
             hooks: NoOutgoingHttp,
             kv: self.kv.clone(),
+            reads: Reads::default(),
             variables: self.variables.clone(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.config.limits.memory_bytes)
@@ -186,6 +188,8 @@ impl App {
             .map_err(|_| front::Busy(wait))??;
         let mut instance = self.instance().await?;
         instance.store.set_epoch_deadline(self.deadline_ticks());
+        // What the previous request read is no start for this one's compare-and-swaps.
+        instance.store.data_mut().reads.clear();
         let request = request.map(|b| {
             http_body_util::Full::new(b)
                 .map_err(|e: std::convert::Infallible| -> HttpError { match e {} })

@@ -8,7 +8,7 @@ use wasmtime_wasi_http::{
     Error as HttpError, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
-use crate::keyvalue::KeyValue;
+use crate::keyvalue::{KeyValue, Reads};
 use crate::variables::Variables;
 
 /// What one instance's store holds.
@@ -18,6 +18,8 @@ pub struct AppState {
     pub http: WasiHttpCtx,
     pub hooks: NoOutgoingHttp,
     pub kv: KeyValue,
+    /// What the request being served read from the store.
+    pub reads: Reads,
     pub variables: Variables,
     pub limits: StoreLimits,
 }

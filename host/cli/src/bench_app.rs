@@ -8,7 +8,7 @@ use anyhow::{Result, ensure};
 use axum::body::Bytes;
 use axum::http::Request;
 use clap::Args;
-use edgescore_app_harness::{App, AppConfig, EMBEDDED_APP};
+use edgescore_app_harness::{App, AppConfig, EMBEDDED_APP, StoreBackend};
 use edgescore_runtime::GuestLimits;
 use hdrhistogram::Histogram;
 
@@ -29,7 +29,7 @@ fn app(reuse: usize) -> Result<std::sync::Arc<App>> {
         EMBEDDED_APP,
         AppConfig {
             store: "default".into(),
-            store_file: None,
+            backend: StoreBackend::Memory,
             env: Vec::new(),
             variables: Vec::new(),
             reuse,

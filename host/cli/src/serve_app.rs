@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use edgescore_app_harness::{App, AppConfig, EMBEDDED_APP};
+use edgescore_app_harness::runtime_config::RuntimeConfig;
+use edgescore_app_harness::{App, AppConfig, EMBEDDED_APP, StoreBackend};
 use edgescore_runtime::GuestLimits;
 
 use crate::logging::LogArgs;
@@ -64,6 +65,14 @@ pub struct ServeAppArgs {
     /// Keep the key-value store in memory only: a restart starts empty (tests, benchmarks)
     #[arg(long, env = "EDGESCORE_EPHEMERAL")]
     ephemeral: bool,
+    /// Spin's runtime-config file: where the key-value store is kept (`type = "redis"` with a
+    /// `url`, or `type = "spin"` with a SQLite `path`), as `spin up --runtime-config-file` reads it
+    #[arg(
+        long,
+        env = "EDGESCORE_RUNTIME_CONFIG_FILE",
+        conflicts_with = "ephemeral"
+    )]
+    runtime_config_file: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -81,20 +90,10 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
         None => EMBEDDED_APP.to_vec(),
     };
     let without_token = args.api_token.as_deref().is_none_or(str::is_empty);
-    let store_file = if args.ephemeral {
-        None
-    } else {
-        let dir = match &args.data_dir {
-            Some(dir) => dir.clone(),
-            None => crate::data_dir::default_data_dir()?,
-        };
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("creating the data directory {}", dir.display()))?;
-        Some(dir.join("app-store.sqlite"))
-    };
+    let backend = store_backend(&args)?;
     let config = AppConfig {
         store: args.kv_store.clone(),
-        store_file: store_file.clone(),
+        backend: backend.clone(),
         env: vec![
             ("EDGESCORE_KV_STORE".into(), args.kv_store.clone()),
             (
@@ -135,7 +134,7 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
         tracing::info!(
             address = %address,
             url = format!("http://{address}"),
-            store = store_file.as_ref().map_or("memory (--ephemeral)".into(), |f| f.display().to_string()),
+            store = describe(&backend),
             "listening"
         );
         if !address.ip().is_loopback() && without_token {
@@ -150,4 +149,57 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
         tracing::info!("stopped");
         anyhow::Ok(())
     })
+}
+
+/// Where the app's store is kept: memory (`--ephemeral`), what the runtime-config file says, or
+/// by default a SQLite file in the data directory.
+fn store_backend(args: &ServeAppArgs) -> Result<StoreBackend> {
+    if args.ephemeral {
+        return Ok(StoreBackend::Memory);
+    }
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => crate::data_dir::default_data_dir()?,
+    };
+    let default_sqlite = data_dir.join("app-store.sqlite");
+    let backend = match &args.runtime_config_file {
+        None => StoreBackend::Sqlite(default_sqlite),
+        Some(file) => {
+            let mut config = RuntimeConfig::read(file, &default_sqlite)?;
+            for section in &config.ignored {
+                tracing::warn!(section, file = %file.display(), "a runtime-config section serve-app does not serve: left alone");
+            }
+            let backend = config.stores.remove(&args.kv_store);
+            for unused in config.stores.keys() {
+                tracing::warn!(
+                    store = unused,
+                    "a key-value store the app is not granted (only --kv-store is)"
+                );
+            }
+            backend.unwrap_or(StoreBackend::Sqlite(default_sqlite))
+        }
+    };
+    if let StoreBackend::Sqlite(path) = &backend
+        && let Some(folder) = path.parent()
+    {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating the store's folder {}", folder.display()))?;
+    }
+    Ok(backend)
+}
+
+fn describe(backend: &StoreBackend) -> String {
+    match backend {
+        StoreBackend::Memory => "memory (--ephemeral)".into(),
+        StoreBackend::Sqlite(path) => path.display().to_string(),
+        StoreBackend::Redis(url) => redacted(url),
+    }
+}
+
+/// A Redis URL without its password, for the log.
+fn redacted(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://***{}", &url[at..]),
+        _ => url.to_string(),
+    }
 }

@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use edgescore_runtime::{Runtime, ScoringEngine};
+use edgescore_runtime::Runtime;
 use edgescore_types::EngineConfig;
 use tokio::sync::RwLock;
 
@@ -157,7 +157,8 @@ impl Service {
         let catalog = Catalog::build(runtime, models, config.engine, config.shards, None)?;
         let active = catalog.active();
         let counters = Arc::new(Counters::new(&routes::paths(), catalog.drift(config.drift)));
-        let (started, snapshots) = start_shards(runtime, &config, active, data.as_ref())?;
+        let (started, snapshots) =
+            shards::start::start_shards(runtime, &config, active, data.as_ref())?;
         let watermark = Arc::new(Watermark::default());
         let mut shards = Vec::with_capacity(config.shards);
         let mut totals = Vec::new();
@@ -311,94 +312,6 @@ impl Service {
     pub fn data_dir(&self) -> Option<&std::path::Path> {
         self.data.as_ref().map(|d| d.path.as_path())
     }
-}
-
-/// Every shard's engine: new, or restored from its files (each shard's files read and checked
-/// before any engine starts, so that a refusal comes at once).
-fn start_shards(
-    runtime: &Runtime,
-    config: &ServiceConfig,
-    active: &ServedModel,
-    data: Option<&DataDir>,
-) -> Result<(
-    Vec<shard::Started>,
-    Option<Arc<durable::background::WriterStatus>>,
-)> {
-    let mut restored = Vec::new();
-    if let Some(data) = data {
-        for index in 0..config.shards {
-            let files = durable::shard_log::ShardFiles::new(&data.path, index)
-                .with_context(|| format!("creating shard {index}'s folder"))?;
-            restored.push(durable::shard_log::restore(files)?);
-        }
-    }
-    let writer = match data {
-        Some(_) => Some(durable::background::SnapshotWriter::start(
-            restored
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (i, r.generation()))
-                .collect(),
-        )?),
-        None => None,
-    };
-    let mut restored = restored.into_iter();
-    let mut started = Vec::with_capacity(config.shards);
-    let (mut events, began) = (0, Instant::now());
-    for index in 0..config.shards {
-        let mut engine = ScoringEngine::new(runtime, &active.onnx, config.engine)
-            .with_context(|| format!("starting shard {index}"))?;
-        let budget = state_budget(runtime.limits().memory_bytes, engine.memory_bytes());
-        engine
-            .set_capacity(budget)
-            .with_context(|| format!("starting shard {index}"))?;
-        let shard = match (restored.next(), data, &writer) {
-            (Some(files), Some(data), Some(writer)) => {
-                let (shard, replayed) = shard::Started::restore(
-                    engine,
-                    active.version_label(),
-                    files,
-                    data,
-                    writer.clone(),
-                )
-                .with_context(|| format!("restoring shard {index}"))?;
-                events += replayed.events;
-                tracing::debug!(
-                    shard = index,
-                    generation = replayed.generation,
-                    records = replayed.records,
-                    events = replayed.events,
-                    "shard restored"
-                );
-                shard
-            }
-            _ => shard::Started::ephemeral(engine, active.version_label()),
-        };
-        started.push(shard);
-    }
-    match data {
-        Some(data) => tracing::info!(
-            data_dir = %data.path.display(),
-            durability = ?data.durability,
-            replayed_events = events,
-            elapsed_ms = began.elapsed().as_secs_f64() * 1e3,
-            "state restored from the data directory (an empty directory starts empty)"
-        ),
-        None => {
-            tracing::warn!("--ephemeral: the state is kept in memory only; a restart starts empty")
-        }
-    }
-    Ok((started, writer.map(|w| w.status)))
-}
-
-/// What a shard may hold in state, of a guest memory of `limit` bytes of which `baseline` is in
-/// use once the model is loaded: three quarters of the rest, less a reserve for what a call
-/// needs beside the state (a merged batch, a snapshot chunk). The quarter left is room for the
-/// doubling of the engine's largest tables and the allocator's fragmentation: the guest never
-/// traps on its state's size.
-pub fn state_budget(limit: usize, baseline: u64) -> u64 {
-    const RESERVE: u64 = 8 << 20;
-    (limit as u64).saturating_sub(baseline + RESERVE) / 4 * 3
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, finishes the requests in flight and

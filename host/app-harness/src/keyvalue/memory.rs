@@ -49,19 +49,21 @@ impl Backend for Memory {
     fn list_keys(
         &self,
         store: &str,
-        after: Option<&str>,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, BackendError> {
+    ) -> Result<(Vec<String>, Option<String>), BackendError> {
         use std::ops::Bound::{Excluded, Unbounded};
         let stores = self.lock();
         let Some(s) = stores.get(store) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
-        let from = after.map_or(Unbounded, |a| Excluded(a.to_string()));
-        Ok(s.range::<String, _>((from, Unbounded))
+        let from = cursor.map_or(Unbounded, |a| Excluded(a.to_string()));
+        let keys: Vec<String> = s
+            .range::<String, _>((from, Unbounded))
             .take(limit)
             .map(|(k, _)| k.clone())
-            .collect())
+            .collect();
+        Ok(super::page(keys, limit))
     }
 
     fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, BackendError> {

@@ -1,13 +1,21 @@
 //! `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) over a store shared by every instance of
-//! the app — in memory ([`memory`]) or in a SQLite file ([`sqlite`], what Spin's default
-//! key-value store is to `spin up`). Compare-and-swap
-//! compares the value the guest read with the value held now, under one lock; a swap to an empty
+//! the app — in memory ([`memory`]), in a SQLite file ([`sqlite`], what Spin's default
+//! key-value store is to `spin up`) or in Redis ([`redis`], shared by replicas). Compare-and-swap
+//! compares the value the guest read with the value held now, atomically; a swap to an empty
 //! value deletes the key (the app's way to forget an emptied window atomically).
+//!
+//! A compare-and-swap starts from the value of the key the instance read last in this request,
+//! if it read it (`get`, `get-many`) and has not written it since: the swap compares with that
+//! value, so it fails, and the guest reads again, if the key changed in between. This saves the
+//! read a swap would otherwise start with: a request that reads its users' windows with one
+//! `get-many` then swaps each costs one round trip per user, not two.
 
 mod memory;
+mod redis;
 mod sqlite;
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
@@ -31,13 +39,13 @@ pub trait Backend: Send + Sync {
     fn get_many(&self, store: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError>;
     fn set_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), BackendError>;
     fn delete_many(&self, store: &str, keys: &[String]) -> Result<(), BackendError>;
-    /// Up to `limit` keys after `after`, in order.
+    /// About `limit` keys from `cursor` on, and the cursor of the next page (none: the last).
     fn list_keys(
         &self,
         store: &str,
-        after: Option<&str>,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, BackendError>;
+    ) -> Result<(Vec<String>, Option<String>), BackendError>;
     fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, BackendError>;
     /// Writes `value` (an empty value deletes the key) if the key still holds `seen`; false if
     /// it does not (nothing written).
@@ -73,39 +81,120 @@ fn counter(key: &str, value: &[u8]) -> Result<i64, BackendError> {
     }
 }
 
-/// Every store the host grants, on one backend.
+/// A page of keys in order, and its cursor: the last key, if the page is full.
+fn page(keys: Vec<String>, limit: usize) -> (Vec<String>, Option<String>) {
+    let cursor = (keys.len() == limit)
+        .then(|| keys.last().cloned())
+        .flatten();
+    (keys, cursor)
+}
+
+/// Where a store is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// In memory: a restart starts empty.
+    Memory,
+    /// A SQLite file (created if missing), Spin's default store.
+    Sqlite(PathBuf),
+    /// A Redis server (`redis://host:port[/db]`), Spin's Redis store.
+    Redis(String),
+}
+
+/// The stores the host grants, each on its backend.
 #[derive(Clone)]
 pub struct KeyValue {
-    backend: Arc<dyn Backend>,
-    /// The only store names a guest may open.
-    granted: Arc<Vec<String>>,
+    /// The only store names a guest may open, and where each is kept.
+    stores: Arc<HashMap<String, Arc<dyn Backend>>>,
 }
 
 impl KeyValue {
     /// Stores in memory: a restart starts empty.
     pub fn new(granted: Vec<String>) -> Self {
-        KeyValue {
-            backend: Arc::new(memory::Memory::default()),
-            granted: Arc::new(granted),
-        }
+        let stores = granted.into_iter().map(|name| (name, StoreBackend::Memory));
+        Self::open(stores).expect("a store in memory opens")
     }
 
     /// Stores in the SQLite file at `path` (created if missing).
     pub fn sqlite(path: &Path, granted: Vec<String>) -> Result<Self, BackendError> {
+        let stores = granted
+            .into_iter()
+            .map(|name| (name, StoreBackend::Sqlite(path.to_path_buf())));
+        Self::open(stores)
+    }
+
+    /// Each named store on its backend (stores on one SQLite file share one connection).
+    pub fn open(
+        stores: impl IntoIterator<Item = (String, StoreBackend)>,
+    ) -> Result<Self, BackendError> {
+        let mut files: HashMap<PathBuf, Arc<dyn Backend>> = HashMap::new();
+        let mut opened: HashMap<String, Arc<dyn Backend>> = HashMap::new();
+        for (name, backend) in stores {
+            let backend: Arc<dyn Backend> = match backend {
+                StoreBackend::Memory => Arc::new(memory::Memory::default()),
+                StoreBackend::Sqlite(path) => match files.get(&path) {
+                    Some(file) => file.clone(),
+                    None => {
+                        let file: Arc<dyn Backend> = Arc::new(sqlite::Sqlite::open(&path)?);
+                        files.insert(path, file.clone());
+                        file
+                    }
+                },
+                StoreBackend::Redis(url) => Arc::new(redis::Redis::open(&url)?),
+            };
+            opened.insert(name, backend);
+        }
         Ok(KeyValue {
-            backend: Arc::new(sqlite::Sqlite::open(path)?),
-            granted: Arc::new(granted),
+            stores: Arc::new(opened),
         })
+    }
+
+    fn backend(&self, store: &str) -> Result<&dyn Backend, store::Error> {
+        self.stores
+            .get(store)
+            .map(|b| b.as_ref())
+            .ok_or(store::Error::NoSuchStore)
     }
 
     /// Keys and value bytes in every store (for measuring what the state costs).
     pub fn footprint(&self) -> (usize, usize) {
-        self.backend.footprint()
+        self.stores.values().fold((0, 0), |(keys, bytes), b| {
+            let (k, v) = b.footprint();
+            (keys + k, bytes + v)
+        })
     }
 
     /// One store's values whose keys start with `prefix`.
     pub fn values(&self, store: &str, prefix: &str) -> Vec<Vec<u8>> {
-        self.backend.values(store, prefix)
+        self.backend(store)
+            .map(|b| b.values(store, prefix))
+            .unwrap_or_default()
+    }
+}
+
+/// The values an instance read in the request it is serving, by store and key: where its next
+/// compare-and-swap of such a key starts (see the module's comment).
+#[derive(Default)]
+pub struct Reads {
+    values: HashMap<(String, String), Option<Vec<u8>>>,
+}
+
+impl Reads {
+    /// Forgets everything (a new request begins).
+    pub fn clear(&mut self) {
+        self.values.clear();
+    }
+
+    fn read(&mut self, store: &str, key: &str, value: &Option<Vec<u8>>) {
+        self.values
+            .insert((store.to_string(), key.to_string()), value.clone());
+    }
+
+    fn written(&mut self, store: &str, key: &str) {
+        self.values.remove(&(store.to_string(), key.to_string()));
+    }
+
+    fn take(&mut self, store: &str, key: &str) -> Option<Option<Vec<u8>>> {
+        self.values.remove(&(store.to_string(), key.to_string()))
     }
 }
 pub struct BucketHandle {
@@ -119,10 +208,11 @@ pub struct CasHandle {
     seen: Option<Vec<u8>>,
 }
 
-/// The per-instance view: the shared stores and the instance's resource table.
+/// The per-instance view: the shared stores, the instance's resource table and what it read.
 pub struct KeyValueView<'a> {
     pub kv: &'a KeyValue,
     pub table: &'a mut ResourceTable,
+    pub reads: &'a mut Reads,
 }
 
 /// Keys listed per `list-keys` page.
@@ -140,9 +230,7 @@ impl KeyValueView<'_> {
 
 impl store::Host for KeyValueView<'_> {
     fn open(&mut self, identifier: String) -> Result<Resource<BucketHandle>, store::Error> {
-        if !self.kv.granted.contains(&identifier) {
-            return Err(store::Error::NoSuchStore);
-        }
+        self.kv.backend(&identifier)?;
         self.table
             .push(BucketHandle { store: identifier })
             .map_err(other)
@@ -156,7 +244,14 @@ impl store::HostBucket for KeyValueView<'_> {
         key: String,
     ) -> Result<Option<Vec<u8>>, store::Error> {
         let name = self.bucket(&bucket)?;
-        Ok(self.kv.backend.get_many(&name, &[key])?.pop().flatten())
+        let value = self
+            .kv
+            .backend(&name)?
+            .get_many(&name, std::slice::from_ref(&key))?
+            .pop()
+            .flatten();
+        self.reads.read(&name, &key, &value);
+        Ok(value)
     }
 
     fn set(
@@ -166,12 +261,17 @@ impl store::HostBucket for KeyValueView<'_> {
         value: Vec<u8>,
     ) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
-        Ok(self.kv.backend.set_many(&name, vec![(key, value)])?)
+        self.reads.written(&name, &key);
+        Ok(self
+            .kv
+            .backend(&name)?
+            .set_many(&name, vec![(key, value)])?)
     }
 
     fn delete(&mut self, bucket: Resource<BucketHandle>, key: String) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
-        Ok(self.kv.backend.delete_many(&name, &[key])?)
+        self.reads.written(&name, &key);
+        Ok(self.kv.backend(&name)?.delete_many(&name, &[key])?)
     }
 
     fn exists(
@@ -182,22 +282,24 @@ impl store::HostBucket for KeyValueView<'_> {
         let name = self.bucket(&bucket)?;
         Ok(self
             .kv
-            .backend
+            .backend(&name)?
             .get_many(&name, &[key])?
             .pop()
             .flatten()
             .is_some())
     }
 
-    /// Keys in order, a page at a time; the cursor is the last key of the page.
+    /// Keys a page at a time, with the backend's own cursor.
     fn list_keys(
         &mut self,
         bucket: Resource<BucketHandle>,
         cursor: Option<String>,
     ) -> Result<store::KeyResponse, store::Error> {
         let name = self.bucket(&bucket)?;
-        let keys = self.kv.backend.list_keys(&name, cursor.as_deref(), PAGE)?;
-        let cursor = (keys.len() == PAGE).then(|| keys[PAGE - 1].clone());
+        let (keys, cursor) = self
+            .kv
+            .backend(&name)?
+            .list_keys(&name, cursor.as_deref(), PAGE)?;
         Ok(store::KeyResponse { keys, cursor })
     }
 
@@ -215,7 +317,8 @@ impl atomics::Host for KeyValueView<'_> {
         delta: i64,
     ) -> Result<i64, store::Error> {
         let name = self.bucket(&bucket)?;
-        Ok(self.kv.backend.increment(&name, &key, delta)?)
+        self.reads.written(&name, &key);
+        Ok(self.kv.backend(&name)?.increment(&name, &key, delta)?)
     }
 
     fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> Result<(), atomics::CasError> {
@@ -227,7 +330,8 @@ impl atomics::Host for KeyValueView<'_> {
         // an emptied window without racing a writer of the same key.
         let swapped = self
             .kv
-            .backend
+            .backend(&handle.store)
+            .map_err(atomics::CasError::StoreError)?
             .compare_and_swap(&handle.store, &handle.key, handle.seen.as_deref(), value)
             .map_err(|e| atomics::CasError::StoreError(e.into()))?;
         if !swapped {
@@ -249,12 +353,15 @@ impl atomics::HostCas for KeyValueView<'_> {
         key: String,
     ) -> Result<Resource<CasHandle>, store::Error> {
         let name = self.bucket(&bucket)?;
-        let seen = self
-            .kv
-            .backend
-            .get_many(&name, std::slice::from_ref(&key))?
-            .pop()
-            .flatten();
+        let seen = match self.reads.take(&name, &key) {
+            Some(read) => read,
+            None => self
+                .kv
+                .backend(&name)?
+                .get_many(&name, std::slice::from_ref(&key))?
+                .pop()
+                .flatten(),
+        };
         self.table
             .push(CasHandle {
                 store: name,
@@ -281,7 +388,10 @@ impl batch::Host for KeyValueView<'_> {
         keys: Vec<String>,
     ) -> Result<Vec<(String, Option<Vec<u8>>)>, store::Error> {
         let name = self.bucket(&bucket)?;
-        let values = self.kv.backend.get_many(&name, &keys)?;
+        let values = self.kv.backend(&name)?.get_many(&name, &keys)?;
+        for (key, value) in keys.iter().zip(&values) {
+            self.reads.read(&name, key, value);
+        }
         Ok(keys.into_iter().zip(values).collect())
     }
 
@@ -291,7 +401,10 @@ impl batch::Host for KeyValueView<'_> {
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
-        Ok(self.kv.backend.set_many(&name, key_values)?)
+        for (key, _) in &key_values {
+            self.reads.written(&name, key);
+        }
+        Ok(self.kv.backend(&name)?.set_many(&name, key_values)?)
     }
 
     fn delete_many(
@@ -300,7 +413,10 @@ impl batch::Host for KeyValueView<'_> {
         keys: Vec<String>,
     ) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
-        Ok(self.kv.backend.delete_many(&name, &keys)?)
+        for key in &keys {
+            self.reads.written(&name, key);
+        }
+        Ok(self.kv.backend(&name)?.delete_many(&name, &keys)?)
     }
 }
 

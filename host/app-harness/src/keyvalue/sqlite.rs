@@ -96,9 +96,9 @@ impl Backend for Sqlite {
     fn list_keys(
         &self,
         store: &str,
-        after: Option<&str>,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, BackendError> {
+    ) -> Result<(Vec<String>, Option<String>), BackendError> {
         let c = self.lock();
         let mut query = c
             .prepare_cached(
@@ -106,11 +106,12 @@ impl Backend for Sqlite {
             )
             .map_err(failed)?;
         let rows = query
-            .query_map(params![store, after.unwrap_or(""), limit as i64], |row| {
+            .query_map(params![store, cursor.unwrap_or(""), limit as i64], |row| {
                 row.get(0)
             })
             .map_err(failed)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(failed)
+        let keys = rows.collect::<rusqlite::Result<_>>().map_err(failed)?;
+        Ok(super::page(keys, limit))
     }
 
     fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, BackendError> {
@@ -234,10 +235,14 @@ mod tests {
         );
         drop(s);
         let s = Sqlite::open(&path).unwrap();
-        let first = s.list_keys("default", None, 3).unwrap();
+        let (first, cursor) = s.list_keys("default", None, 3).unwrap();
         assert_eq!(first, ["stats/n", "user/0", "user/1"]);
-        let rest = s.list_keys("default", Some("user/1"), 3).unwrap();
+        let (rest, cursor) = s.list_keys("default", cursor.as_deref(), 3).unwrap();
         assert_eq!(rest, ["user/2", "user/3", "user/4"]);
+        assert_eq!(
+            s.list_keys("default", cursor.as_deref(), 3).unwrap(),
+            (vec![], None)
+        );
         assert_eq!(s.values("default", "user/").len(), 5);
         s.delete_many("default", &["user/0".into(), "user/4".into()])
             .unwrap();

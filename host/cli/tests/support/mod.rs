@@ -1,6 +1,8 @@
 //! A running `edgescore` process for the tests: its address, its JSON log lines, plain HTTP.
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod events;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

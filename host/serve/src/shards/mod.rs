@@ -1,6 +1,8 @@
 //! The service's shards as one: which shard owns a user, and an ingest request's accepted events
 //! queued on every shard involved — all of them or none (503) — then collected once every part
-//! is recorded.
+//! is recorded. [`start`]: the shards at start-up, new or restored from the data directory.
+
+pub mod start;
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;

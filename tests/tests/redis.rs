@@ -1,0 +1,326 @@
+//! The Spin app on Redis: two `serve-app` replicas over one real redis-server are one service.
+//! (Killing a replica process, and Redis under load, are in `host/cli/tests/redis.rs`.)
+
+use std::collections::BTreeSet;
+
+use edgescore_app_harness::StoreBackend;
+use edgescore_app_harness::runtime_config::RuntimeConfig;
+use edgescore_test_redis::RedisServer;
+use edgescore_tests::contract;
+use edgescore_tests::http::{AppServer, Client, app_config};
+use serde_json::{Value, json};
+
+/// Two replicas of the app (in this process, sharing nothing but the Redis) and the Redis.
+struct Replicas {
+    redis: RedisServer,
+    a: AppServer,
+    b: AppServer,
+}
+
+impl Replicas {
+    async fn start(reuse: usize) -> Replicas {
+        Replicas::start_env(reuse, 64, &[]).await
+    }
+
+    async fn start_env(reuse: usize, max_instances: usize, env: &[(&str, &str)]) -> Replicas {
+        let redis = RedisServer::start();
+        let replica = || {
+            let mut config = app_config(reuse, max_instances);
+            config.backend = StoreBackend::Redis(redis.url());
+            config.env = env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            AppServer::start_config(config)
+        };
+        let (a, b) = (replica().await, replica().await);
+        Replicas { redis, a, b }
+    }
+
+    /// Writes through replica a, reads through replica b.
+    fn split(&self) -> Client {
+        Client::split(&self.a.client.base, &self.b.client.base)
+    }
+
+    fn user_keys(&self) -> Vec<String> {
+        let mut c = self.redis.connection();
+        let keys: Vec<String> = redis::cmd("KEYS").arg("user*").query(&mut c).unwrap();
+        keys
+    }
+}
+
+/// The shared contract suite, each function on a new pair of replicas over a new Redis,
+/// writing through one and reading through the other.
+macro_rules! across_replicas {
+    ($($suite:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $suite() {
+                let replicas = Replicas::start(128).await;
+                contract::$suite(&replicas.split()).await;
+            }
+        )*
+    };
+}
+
+across_replicas!(
+    seed_contract,
+    health_and_ready,
+    refuses_bad_bodies,
+    refuses_bodies_that_are_not_json,
+    rejects_bad_events_alone,
+    a_fast_clock_expires_nobody,
+    windows_follow_the_reference,
+    concurrent_clients_lose_nothing,
+    predict_scores_without_touching_windows,
+    models_lists_the_registry,
+);
+
+/// Twelve clients on three users, every request in a fresh instance, turn by turn on either
+/// replica: compare-and-swap races across processes' worth of instances, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_users_across_two_replicas_lose_nothing() {
+    let replicas = Replicas::start(1).await;
+    let mut clients = Vec::new();
+    for k in 0..12 {
+        let (a, b) = (replicas.a.client.clone(), replicas.b.client.clone());
+        clients.push(tokio::spawn(async move {
+            let mut accepted = 0;
+            for r in 0..15 {
+                let events: Vec<Value> = (0..6)
+                    .map(|i| json!({"user_id": format!("hot-{}", (k + r + i) % 3), "timestamp": contract::now(), "features": [0.1 * i as f32, 0.5, 0.9]}))
+                    .collect();
+                let c = if (k + r) % 2 == 0 { &a } else { &b };
+                let answer = c.post_json("/ingest", &json!({"events": events})).await;
+                assert_eq!(answer.status, 200, "{}", answer.body);
+                accepted += answer.body["processed"].as_u64().unwrap();
+            }
+            accepted
+        }));
+    }
+    let mut total = 0;
+    for c in clients {
+        total += c.await.unwrap();
+    }
+    assert_eq!(total, 12 * 15 * 6);
+    let mut in_windows = 0;
+    for u in 0..3 {
+        let m = replicas
+            .b
+            .client
+            .get(&format!("/users/hot-{u}/median"))
+            .await;
+        in_windows += m.body["count"].as_u64().unwrap();
+    }
+    assert_eq!(in_windows, total);
+    for client in [&replicas.a.client, &replicas.b.client] {
+        let s = client.get("/stats").await.body;
+        assert_eq!(s["events_processed"].as_u64(), Some(total));
+        assert_eq!(s["ingest_requests"], 12 * 15);
+        assert_eq!(s["events_in_windows"].as_u64(), Some(total));
+        assert_eq!(s["users_tracked"], 3);
+        assert!(
+            s["cas_retries"].as_u64().unwrap() > 0,
+            "the race was real: {s}"
+        );
+    }
+}
+
+/// Spin's Redis store takes keys of at most 256 bytes: an id of 256 bytes is kept under its
+/// hash, the id itself in the value; one of 251 bytes keeps its plain key (exactly 256).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_fits_in_256_bytes() {
+    let replicas = Replicas::start(128).await;
+    let c = replicas.split();
+    let longest = "ü".repeat(128);
+    let plain = "p".repeat(251);
+    for (user, features) in [(&longest, [0.1, 0.2, 0.3]), (&plain, [0.3, 0.2, 0.1])] {
+        let batch = json!({"events": [{"user_id": user, "timestamp": contract::now(), "features": features}]});
+        let answer = c.post_json("/ingest", &batch).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    for user in [&longest, &plain] {
+        let escaped: String = user.bytes().map(|b| format!("%{b:02X}")).collect();
+        let m = c.get(&format!("/users/{escaped}/median")).await;
+        assert_eq!(m.status, 200, "{}", m.body);
+        assert_eq!(m.body["user_id"].as_str(), Some(user.as_str()));
+        assert_eq!(m.body["count"], 1);
+    }
+    let mut conn = replicas.redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    assert!(keys.iter().all(|k| k.len() <= 256), "{keys:?}");
+    assert!(keys.contains(&format!("user/{plain}")));
+    let hashed: Vec<&String> = keys.iter().filter(|k| k.starts_with("userh/")).collect();
+    assert_eq!(hashed.len(), 1, "{keys:?}");
+    let value: Vec<u8> = redis::cmd("GET").arg(hashed[0]).query(&mut conn).unwrap();
+    assert_eq!(
+        u16::from_le_bytes([value[0], value[1]]) as usize,
+        longest.len()
+    );
+    assert_eq!(&value[2..2 + longest.len()], longest.as_bytes());
+}
+
+/// What one ingest costs in Redis commands, the seed workload's shape (10 events of 10 users
+/// already known): one read of the watermark, one MGET of the windows, a swap per user, the
+/// counters, the watermark's swap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_costs_a_round_trip_per_user_and_a_few() {
+    let replicas = Replicas::start(128).await;
+    let c = &replicas.a.client;
+    let batch = |r: u32| {
+        let events: Vec<Value> = (0..10)
+            .map(|u| json!({"user_id": format!("user-{u}"), "timestamp": contract::now() + f64::from(r) * 1e-3, "features": [0.1, 0.2, 0.3]}))
+            .collect();
+        json!({"events": events})
+    };
+    assert_eq!(c.post_json("/ingest", &batch(0)).await.status, 200);
+    let before = replicas.redis.command_calls();
+    const REQUESTS: u32 = 20;
+    for r in 1..=REQUESTS {
+        let answer = c.post_json("/ingest", &batch(r)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let after = replicas.redis.command_calls();
+    let delta =
+        |name: &str| after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
+    // What the backend sends; Redis also counts the GET and SET its swap script runs inside.
+    const SENT: [&str; 6] = ["mget", "mset", "del", "incrby", "evalsha", "scan"];
+    const INSIDE_THE_SCRIPT_OR_OURS: [&str; 5] = ["get", "set", "info", "ping", "script|load"];
+    for name in after.keys() {
+        assert!(
+            SENT.contains(&name.as_str()) || INSIDE_THE_SCRIPT_OR_OURS.contains(&name.as_str()),
+            "a command not accounted for: {name}"
+        );
+    }
+    let calls: u64 = SENT.iter().map(|name| delta(name)).sum();
+    let per_request = calls as f64 / f64::from(REQUESTS);
+    eprintln!("Redis commands per ingest of 10 events, 10 users: {per_request:.1} ({after:?})");
+    // 2 MGET + 10 swaps + 4 INCRBY + 1 watermark swap = 17.
+    assert!(per_request <= 17.0, "{per_request} commands per request");
+    // The watermark's read, then the windows' in one go.
+    assert_eq!(delta("mget"), 2 * u64::from(REQUESTS));
+    // A swap per user, and the watermark's (it rises with every request here).
+    assert_eq!(delta("evalsha"), 11 * u64::from(REQUESTS));
+}
+
+/// Users who stop coming leave the store: the writes sweep it a page at a time, and the
+/// counters follow the keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_users_are_swept_out_of_the_store() {
+    // One instance serves every request (its sweep comes after 500 windows written).
+    let replicas = Replicas::start_env(10_000, 1, &[("EDGESCORE_WINDOW_SECONDS", "5")]).await;
+    let c = &replicas.a.client;
+    let t0 = contract::now() - 50.0;
+    let idle: Vec<Value> = (0..40)
+        .map(|u| json!({"user_id": format!("idle-{u}"), "timestamp": t0, "features": [0.1, 0.2, 0.3]}))
+        .collect();
+    assert_eq!(
+        c.post_json("/ingest", &json!({"events": idle}))
+            .await
+            .status,
+        200
+    );
+    for r in 0..60 {
+        let events: Vec<Value> = (0..10)
+            .map(|u| json!({"user_id": format!("active-{r}-{u}"), "timestamp": t0 + 40.0 + f64::from(r) * 0.01, "features": [0.3, 0.2, 0.1]}))
+            .collect();
+        let answer = c.post_json("/ingest", &json!({"events": events})).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let keys = replicas.user_keys();
+    assert!(
+        !keys.iter().any(|k| k.starts_with("user/idle-")),
+        "idle users still stored: {keys:?}"
+    );
+    let s = replicas.b.client.get("/stats").await.body;
+    assert_eq!(s["users_tracked"].as_u64(), Some(keys.len() as u64), "{s}");
+    let mut conn = replicas.redis.connection();
+    let mut events = 0;
+    for key in &keys {
+        let value: Vec<u8> = redis::cmd("GET").arg(key).query(&mut conn).unwrap();
+        events += (value.len() - 1) / 12;
+    }
+    assert_eq!(s["events_in_windows"].as_u64(), Some(events as u64), "{s}");
+}
+
+/// Redis gone: 503 with Retry-After, nothing half written; back: the replicas serve again by
+/// themselves, and what was acknowledged before is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_is_503_then_the_replicas_recover_by_themselves() {
+    let mut replicas = Replicas::start(128).await;
+    let c = replicas.split();
+    let event = |user: &str| json!({"events": [{"user_id": user, "timestamp": contract::now(), "features": [0.1, 0.2, 0.3]}]});
+    assert_eq!(c.post_json("/ingest", &event("before")).await.status, 200);
+    replicas.redis.kill();
+    let down = c.post_json("/ingest", &event("during")).await;
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert_eq!(down.retry_after.as_deref(), Some("1"));
+    assert!(down.error().contains("redis"), "{}", down.body);
+    let read = c.get("/users/before/median").await;
+    assert_eq!(read.status, 503, "{}", read.body);
+    replicas.redis.restart();
+    let mut answer = c.post_json("/ingest", &event("after")).await;
+    for _ in 0..50 {
+        if answer.status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = c.post_json("/ingest", &event("after")).await;
+    }
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    for (user, count) in [("before", 1), ("during", 0), ("after", 1)] {
+        let m = c.get(&format!("/users/{user}/median")).await;
+        assert_eq!(m.body["count"], count, "{user}: {}", m.body);
+    }
+}
+
+/// The checked-in examples: the runtime config names Redis for the store `default`, and the
+/// SpinKube manifest runs two replicas on the same runtime config.
+#[test]
+fn the_runtime_config_examples_say_what_the_readme_says() {
+    let root = edgescore_tests::repo_root();
+    let config = RuntimeConfig::read(&root.join("runtime-config.toml"), "unused".as_ref()).unwrap();
+    assert_eq!(
+        config.stores.get("default"),
+        Some(&StoreBackend::Redis("redis://127.0.0.1:6379".into()))
+    );
+    assert!(config.ignored.is_empty());
+
+    let manifest = std::fs::read_to_string(root.join("docs/spinkube/edgescore.yaml")).unwrap();
+    let documents: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&manifest)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let kind = |k: &str| {
+        documents
+            .iter()
+            .find(|d| d["kind"] == k)
+            .unwrap_or_else(|| panic!("no {k} in the manifest"))
+    };
+    let app = kind("SpinApp");
+    assert_eq!(app["apiVersion"], "core.spinkube.dev/v1alpha1");
+    assert_eq!(app["spec"]["replicas"], 2);
+    let secret = kind("Secret");
+    assert_eq!(
+        app["spec"]["runtimeConfig"]["loadFromSecret"],
+        secret["metadata"]["name"]
+    );
+    let embedded = secret["stringData"]["runtime-config.toml"]
+        .as_str()
+        .unwrap();
+    let embedded = RuntimeConfig::parse(embedded, ".".as_ref(), "unused".as_ref()).unwrap();
+    let service = kind("Service")["metadata"]["name"].as_str().unwrap();
+    assert_eq!(
+        embedded.stores.get("default"),
+        Some(&StoreBackend::Redis(format!("redis://{service}:6379")))
+    );
+    let redis = kind("StatefulSet");
+    let args = &redis["spec"]["template"]["spec"]["containers"][0]["args"];
+    let args: BTreeSet<&str> = args
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(args.contains("appendonly") || args.contains("--appendonly"));
+    assert!(args.contains("always"), "appendfsync always: {args:?}");
+}

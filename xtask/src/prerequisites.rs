@@ -1,0 +1,75 @@
+//! Tools the tests need from the system, installed from Debian's packages where they are missing.
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::step;
+
+/// A program the tests run, and the Debian package that provides it.
+pub(crate) struct SystemTool {
+    pub program: &'static str,
+    pub package: &'static str,
+    /// Why the tests need it, for the error message on machines where we cannot install it.
+    pub needed_for: &'static str,
+}
+
+pub(crate) const NODE: SystemTool = SystemTool {
+    program: "node",
+    package: "nodejs",
+    needed_for: "the jco test",
+};
+pub(crate) const NPM: SystemTool = SystemTool {
+    program: "npm",
+    package: "npm",
+    needed_for: "the jco test",
+};
+pub(crate) const REDIS_SERVER: SystemTool = SystemTool {
+    program: "redis-server",
+    package: "redis-server",
+    needed_for: "the scale-out tests (a real redis-server on a free loopback port)",
+};
+
+/// Installs the packages of the tools that are missing, as root with apt-get; elsewhere, an
+/// error saying what to install.
+pub(crate) fn ensure_system_tools(tools: &[SystemTool]) -> Result<()> {
+    let missing: Vec<&SystemTool> = tools.iter().filter(|t| !present(t.program)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing.iter().map(|t| t.package).collect();
+    let packages = packages.join(" ");
+    if !(root_user() && present("apt-get")) {
+        let needs: Vec<String> = missing
+            .iter()
+            .map(|t| format!("{} ({})", t.program, t.needed_for))
+            .collect();
+        bail!(
+            "the tests need {}: install them (Debian: apt-get install {packages})",
+            needs.join(", ")
+        );
+    }
+    step(
+        &format!("installing {packages} (apt-get)"),
+        Command::new("sh").args([
+            "-c",
+            &format!(
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {packages}"
+            ),
+        ]),
+    )
+}
+
+fn present(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn root_user() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
