@@ -40,11 +40,14 @@ pub(crate) fn wait_healthy(port: u16) -> Result<()> {
 /// Loads the server on a port once.
 type Measure = Box<dyn Fn(u16) -> Result<Measured>>;
 
-/// One measurement: events/s accepted and latency percentiles in ms.
+/// One measurement: events/s accepted and latency percentiles in ms; events accepted and
+/// requests that failed (not 2xx, or no answer) in all.
 pub(crate) struct Measured {
     pub(crate) events_per_sec: f64,
     pub(crate) p50: f64,
     pub(crate) p99: f64,
+    pub(crate) accepted: u64,
+    pub(crate) failed: u64,
 }
 
 /// A fresh `edgescore serve` of `binary` on `port`, logging to `log`, durable (its default) on a
@@ -282,6 +285,8 @@ pub(crate) fn loadgen(
         events_per_sec: field("events_per_sec")?,
         p50: field("p50")?,
         p99: field("p99")?,
+        accepted: field("events_accepted")? as u64,
+        failed: field("http_errors")? as u64,
     })
 }
 
@@ -353,9 +358,12 @@ fn wrk_run(script: &Path, port: u16, batch: u32, seconds: u64) -> Result<Measure
     if text.contains("Non-2xx") {
         bail!("wrk saw non-2xx answers:\n{text}");
     }
+    let events_per_sec = number("Requests/sec:")? * batch as f64;
     Ok(Measured {
-        events_per_sec: number("Requests/sec:")? * batch as f64,
+        events_per_sec,
         p50: number("50%")?,
         p99: number("99%")?,
+        accepted: (events_per_sec * seconds as f64) as u64,
+        failed: 0,
     })
 }

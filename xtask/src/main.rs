@@ -10,10 +10,13 @@
 //!   release host only.
 //! - `cargo xtask bench-http [SECONDS]`: the HTTP benchmark (see `bench_http.rs`).
 //! - `cargo xtask bench-durable [SECONDS]`: what durability costs (see `bench_durable.rs`).
+//! - `cargo xtask bench-scaleout [SECONDS]`: the Spin app over Redis, one replica and two (see
+//!   `bench_scaleout.rs`).
 //! - `cargo xtask fuzz [--secs N] [TARGET...]`: the fuzz targets of `tests/fuzz` (see `fuzz.rs`).
 
 mod bench_durable;
 mod bench_http;
+mod bench_scaleout;
 mod compose;
 mod fuzz;
 mod prerequisites;
@@ -35,10 +38,11 @@ fn main() {
         Some("build") => build_component().and_then(|_| build_host_release()),
         Some("bench-http") => bench_http::run(&args[1..]),
         Some("bench-durable") => bench_durable::run(&args[1..]),
+        Some("bench-scaleout") => bench_scaleout::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask run [edgescore args...] | test | build | bench-http [seconds] | bench-durable [seconds] | fuzz [--secs N] [target...]"
+                "usage: cargo xtask run [edgescore args...] | test | build | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | fuzz [--secs N] [target...]"
             );
             std::process::exit(2);
         }
@@ -153,7 +157,7 @@ pub(crate) fn build_component() -> Result<()> {
     )
 }
 
-fn build_host_release() -> Result<()> {
+pub(crate) fn build_host_release() -> Result<()> {
     step(
         "building the host (release)",
         host_env(cargo().args(["build", "--release", "--package", "edgescore"])),

@@ -158,12 +158,6 @@ fn slow_clients_are_cut_off() {
     );
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
 #[test]
 fn serve_takes_env_config_logs_each_request_and_stops_on_sigterm() {
     let mut served = Served::start(&[

@@ -25,6 +25,16 @@ pub struct Served {
     _data_dir: Option<tempfile::TempDir>,
 }
 
+/// A test that fails, or is done with its server, leaves no process behind.
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Served {
     pub fn start(env: &[(&str, &str)]) -> Served {
         Served::start_with(&["serve"], env)

@@ -333,15 +333,18 @@ impl Worker {
         result.map_err(|error| ShardError::new(self.index, error))
     }
 
+    /// The engine's new instance; returns the model version it serves.
+    fn rebuild_engine(&mut self) -> Result<String, CallError> {
+        fail::fail_point!("shard-rebuild", |_| Err(CallError::Instantiate(
+            "injected by the shard-rebuild fail point".into()
+        )));
+        self.recovery.rebuild(&mut self.engine)
+    }
+
     /// A new instance from the last checkpoint, then the log replayed on it.
     fn rebuild(&mut self) -> Result<(), ShardError> {
         let started = Instant::now();
-        let result = (|| {
-            fail::fail_point!("shard-rebuild", |_| Err(CallError::Instantiate(
-                "injected by the shard-rebuild fail point".into()
-            )));
-            self.recovery.rebuild(&mut self.engine)
-        })();
+        let result = self.rebuild_engine();
         self.shared.status.restarts.fetch_add(1, Ordering::Relaxed);
         let healthy = result.is_ok();
         self.shared
