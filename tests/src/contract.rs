@@ -815,7 +815,20 @@ pub async fn drift_is_raised_and_cleared(c: &Client) {
     assert_eq!(drifting, vec![true, false, false], "{d}");
     let mean = d["features"][0]["rolling_mean"].as_f64().unwrap();
     assert!((mean - 1.5).abs() < 0.05, "{mean}");
-    assert!(d["features"][0]["relative_deviation"].as_f64().unwrap() > 0.2);
+    // Uniform features: σ = 1/√12, so a shift of 1.0 is ~3.5 σ.
+    let shift = d["features"][0]["standardized_shift"].as_f64().unwrap();
+    assert!(
+        (shift - 1.0 / d["features"][0]["baseline_std"].as_f64().unwrap()).abs() < 0.2,
+        "{d}"
+    );
+    assert!(
+        d["features"][1]["standardized_shift"]
+            .as_f64()
+            .unwrap()
+            .abs()
+            < 0.5,
+        "{d}"
+    );
     let s = c.get("/stats").await.body;
     assert_eq!(
         s["drift"],

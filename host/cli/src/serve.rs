@@ -50,8 +50,9 @@ pub struct ServeArgs {
     /// Scored events the drift detector's rolling feature means cover
     #[arg(long, env = "EDGESCORE_DRIFT_WINDOW_EVENTS", default_value_t = 1000)]
     drift_window_events: usize,
-    /// Relative deviation of a feature's rolling mean from its baseline that counts as drift
-    #[arg(long, env = "EDGESCORE_DRIFT_THRESHOLD", default_value_t = 0.2)]
+    /// Shift of a feature's rolling mean from its baseline mean, in baseline standard deviations,
+    /// that counts as drift
+    #[arg(long, env = "EDGESCORE_DRIFT_THRESHOLD", default_value_t = 0.5)]
     drift_threshold: f64,
     /// Batch jobs scored at once
     #[arg(long, env = "EDGESCORE_BATCH_WORKERS", default_value_t = 1)]

@@ -104,7 +104,7 @@ impl Catalog {
             config,
             active.version_label(),
             active.feature_names.clone(),
-            active.baseline_mean.clone(),
+            active.baseline.clone(),
         )
     }
 

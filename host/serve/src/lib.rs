@@ -96,7 +96,7 @@ impl Default for ServiceConfig {
             max_events: 10_000,
             drift: DriftConfig {
                 window_events: 1000,
-                threshold: 0.2,
+                threshold: 0.5,
             },
             jobs: JobsConfig {
                 workers: 1,

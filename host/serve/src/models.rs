@@ -10,6 +10,8 @@ use edgescore_registry::Registry;
 use edgescore_runtime::{CallError, Runtime, Scorer};
 use edgescore_types::ModelInfo;
 
+use crate::drift::Baseline;
+
 /// A model version the service can score with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServedModel {
@@ -18,8 +20,9 @@ pub struct ServedModel {
     pub version: Option<u32>,
     /// The manifest's feature names in input order (empty for a bare file).
     pub feature_names: Vec<String>,
-    /// The manifest's baseline feature means (empty for a bare file: no drift detection).
-    pub baseline_mean: Vec<f64>,
+    /// The manifest's baseline feature means and standard deviations (empty for a bare file: no
+    /// drift detection).
+    pub baseline: Baseline,
     pub onnx: Arc<[u8]>,
 }
 
@@ -103,7 +106,10 @@ impl ModelSet {
                 name: name.clone(),
                 version: Some(v.manifest.version),
                 feature_names: v.manifest.feature_names.clone(),
-                baseline_mean: v.manifest.baseline.mean.clone(),
+                baseline: Baseline {
+                    mean: v.manifest.baseline.mean.clone(),
+                    std: v.manifest.baseline.std.clone(),
+                },
                 onnx: v.onnx.as_slice().into(),
             })
             .collect();
@@ -130,7 +136,7 @@ impl ModelSet {
                 name,
                 version: None,
                 feature_names: Vec::new(),
-                baseline_mean: Vec::new(),
+                baseline: Baseline::default(),
                 onnx: onnx.into(),
             }],
             active: 0,

@@ -255,6 +255,9 @@ pub async fn metrics(State(service): State<Arc<Service>>) -> impl IntoResponse {
             if let Some(mean) = f.rolling_mean {
                 m.set_labeled_gauge("edgescore_feature_rolling_mean", label(), mean);
             }
+            if let Some(shift) = f.standardized_shift {
+                m.set_labeled_gauge("edgescore_feature_standardized_shift", label(), shift);
+            }
         }
     }
     (
