@@ -23,7 +23,7 @@ mod signals;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,7 +40,8 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API (ingest, medians, stats, health) on sharded component instances.
     Serve(Box<serve::ServeArgs>),
-    /// Serve the Spin app (components/http) with wasmtime, state in an in-process key-value store.
+    /// Serve the Spin app (components/http) with wasmtime, state in a key-value store (a SQLite
+    /// file, memory, or Redis through Spin's runtime config).
     ServeApp(serve_app::ServeAppArgs),
     /// Score feature rows: JSON lines of `[f, ...]` or `{"features": [...]}` → `{"score": s}` lines.
     Score(score::ScoreArgs),
@@ -54,6 +55,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The Spin app's cold and warm request latency and its stored bytes per event, as a table.
     BenchApp(bench_app::BenchAppArgs),
+    /// Print a shell completion script, e.g. `edgescore completions bash > ~/.local/share/bash-completion/completions/edgescore`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -66,6 +72,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::BenchApp(args) => bench_app::run(args),
         Command::Loadgen(args) => loadgen::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "edgescore",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     }
 }
 

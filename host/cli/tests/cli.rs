@@ -75,6 +75,52 @@ fn every_subcommand_has_help() {
     }
 }
 
+/// Completion scripts for bash, zsh and fish name every subcommand; bash's parses (`bash -n`);
+/// an unknown shell is one line and a non-zero exit.
+#[test]
+fn completions_cover_every_subcommand() {
+    let subcommands = [
+        "serve",
+        "serve-app",
+        "score",
+        "replay",
+        "loadgen",
+        "completions",
+    ];
+    for (shell, marker) in [
+        ("bash", "_edgescore()"),
+        ("zsh", "#compdef edgescore"),
+        ("fish", "complete -c edgescore"),
+    ] {
+        let script = stdout(&edgescore(&["completions", shell], ""));
+        assert!(script.contains(marker), "{shell}: {script}");
+        for sub in subcommands {
+            assert!(script.contains(sub), "{shell}: no {sub}");
+        }
+        if shell == "bash" {
+            let mut check = Command::new("bash")
+                .arg("-n")
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap();
+            check
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(script.as_bytes())
+                .unwrap();
+            assert!(
+                check.wait().unwrap().success(),
+                "bash -n refused the script"
+            );
+        }
+    }
+    let out = edgescore(&["completions", "tcsh"], "");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid value 'tcsh'"), "{err}");
+}
+
 #[test]
 fn score_reads_rows_and_events_and_writes_one_score_per_line() {
     let input =
