@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::bench_http::{
-    Measured, Server, data_dir, fresh_service_with, loadgen, start_service, wait_healthy,
+    Measured, Server, data_dir, fresh_service_with, loadgen, seconds_arg, start_service,
+    wait_healthy,
 };
 use crate::{host_env, root};
 
@@ -26,12 +27,7 @@ const WINDOW_EVENTS: u64 = 1_500_000;
 const ROUNDS: usize = 3;
 
 pub fn run(args: &[String]) -> Result<()> {
-    let seconds: u64 = match args.first() {
-        Some(n) => n
-            .parse()
-            .with_context(|| format!("{n:?}: not a number of seconds"))?,
-        None => 10,
-    };
+    let seconds = seconds_arg(args)?;
     crate::build_component()?;
     crate::step(
         "building the release host",

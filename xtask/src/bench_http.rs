@@ -88,17 +88,31 @@ pub(crate) fn start_service(
             .args(["serve", "--port", &port.to_string(), "--data-dir"])
             .arg(data)
             .args(flags)
-            .stdout(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log)?,
-            )
+            .stdout(append_to(log)?)
             .spawn()
             .with_context(|| format!("starting {} serve", binary.display()))?,
     );
     wait_healthy(port)?;
     Ok(server)
+}
+
+/// A log file to append a server's output to.
+pub(crate) fn append_to(log: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))
+}
+
+/// A benchmark's one optional argument: seconds per measurement (10 by default).
+pub(crate) fn seconds_arg(args: &[String]) -> Result<u64> {
+    match args.first() {
+        Some(n) => n
+            .parse()
+            .with_context(|| format!("{n:?}: not a number of seconds")),
+        None => Ok(10),
+    }
 }
 
 /// `cargo xtask bench-http [SECONDS] [--baseline BINARY]`: with a baseline (an `edgescore`

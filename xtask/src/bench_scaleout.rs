@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::bench_http::{Measured, Server, loadgen, wait_healthy};
+use crate::bench_http::{Measured, Server, append_to, loadgen, seconds_arg, wait_healthy};
 use crate::{host_env, root};
 
 const REDIS_PORT: u16 = 18020;
@@ -52,12 +52,7 @@ struct Row {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let seconds: u64 = match args.first() {
-        Some(n) => n
-            .parse()
-            .with_context(|| format!("{n:?}: not a number of seconds"))?,
-        None => 10,
-    };
+    let seconds = seconds_arg(args)?;
     crate::prerequisites::ensure_system_tools(&[crate::prerequisites::REDIS_SERVER])?;
     crate::build_component()?;
     crate::build_host_release()?;
@@ -190,12 +185,7 @@ fn start_replica(
     };
     let server = Server(
         command
-            .stdout(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log)?,
-            )
+            .stdout(append_to(log)?)
             .spawn()
             .context("starting edgescore serve-app")?,
     );
