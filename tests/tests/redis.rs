@@ -81,49 +81,7 @@ across_replicas!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_users_across_two_replicas_lose_nothing() {
     let replicas = Replicas::start(1).await;
-    let mut clients = Vec::new();
-    for k in 0..12 {
-        let (a, b) = (replicas.a.client.clone(), replicas.b.client.clone());
-        clients.push(tokio::spawn(async move {
-            let mut accepted = 0;
-            for r in 0..15 {
-                let events: Vec<Value> = (0..6)
-                    .map(|i| json!({"user_id": format!("hot-{}", (k + r + i) % 3), "timestamp": contract::now(), "features": [0.1 * i as f32, 0.5, 0.9]}))
-                    .collect();
-                let c = if (k + r) % 2 == 0 { &a } else { &b };
-                let answer = c.post_json("/ingest", &json!({"events": events})).await;
-                assert_eq!(answer.status, 200, "{}", answer.body);
-                accepted += answer.body["processed"].as_u64().unwrap();
-            }
-            accepted
-        }));
-    }
-    let mut total = 0;
-    for c in clients {
-        total += c.await.unwrap();
-    }
-    assert_eq!(total, 12 * 15 * 6);
-    let mut in_windows = 0;
-    for u in 0..3 {
-        let m = replicas
-            .b
-            .client
-            .get(&format!("/users/hot-{u}/median"))
-            .await;
-        in_windows += m.body["count"].as_u64().unwrap();
-    }
-    assert_eq!(in_windows, total);
-    for client in [&replicas.a.client, &replicas.b.client] {
-        let s = client.get("/stats").await.body;
-        assert_eq!(s["events_processed"].as_u64(), Some(total));
-        assert_eq!(s["ingest_requests"], 12 * 15);
-        assert_eq!(s["events_in_windows"].as_u64(), Some(total));
-        assert_eq!(s["users_tracked"], 3);
-        assert!(
-            s["cas_retries"].as_u64().unwrap() > 0,
-            "the race was real: {s}"
-        );
-    }
+    contract::hot_users_lose_nothing(&[replicas.a.client.clone(), replicas.b.client.clone()]).await;
 }
 
 /// Spin's Redis store takes keys of at most 256 bytes: an id of 256 bytes is kept under its
