@@ -88,6 +88,138 @@ pub async fn health_and_ready(c: &Client) {
     }
 }
 
+/// Request ids: a client's `x-request-id` is echoed and named in an error body; a request
+/// without one is given a new id (a UUID), also echoed and named.
+pub async fn request_ids_are_echoed_and_named_in_errors(c: &Client) {
+    let traced = c.with_header("x-request-id", "trace-42");
+    let ok = traced.get("/health").await;
+    assert_eq!(
+        (ok.status, ok.request_id.as_deref()),
+        (200, Some("trace-42"))
+    );
+    assert_eq!(
+        ok.body,
+        json!({"status": "ok"}),
+        "a success body is unchanged"
+    );
+    for answer in [
+        traced.post("/ingest", "not json").await,
+        traced.get("/no/such/route").await,
+        traced
+            .get(&format!("/users/{}/median", "u".repeat(300)))
+            .await,
+    ] {
+        assert!(answer.status >= 400, "{answer:?}");
+        assert_eq!(answer.request_id.as_deref(), Some("trace-42"), "{answer:?}");
+        assert_eq!(answer.body["request_id"], "trace-42", "{answer:?}");
+        assert!(!answer.error().is_empty());
+    }
+
+    let first = c.post("/ingest", "{}").await;
+    let second = c.post("/ingest", "{}").await;
+    for answer in [&first, &second] {
+        assert_eq!(answer.status, 422, "{answer:?}");
+        let id = answer.request_id.as_deref().expect("a new request id");
+        assert_eq!(answer.body["request_id"], id, "{answer:?}");
+        let uuid: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(uuid, [8, 4, 4, 4, 12], "a UUID: {id}");
+    }
+    assert_ne!(
+        first.request_id, second.request_id,
+        "each request its own id"
+    );
+}
+
+/// `GET /openapi.json`: a valid OpenAPI 3 document (checked by openapi-spec-validator, in
+/// Python) that describes exactly the routes this host serves: every documented operation is
+/// served, and every path of the native service's router that this host serves (probed with GET
+/// and POST) is documented. `GET /docs` is Swagger UI over it, with its files from the host.
+pub async fn openapi_describes_every_route(c: &Client) {
+    let (status, content_type, text) = c.get_text("/openapi.json").await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(content_type, "application/json");
+    let doc: Value = serde_json::from_str(&text).expect("a JSON document");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    validate_openapi(&text);
+
+    let concrete = |template: &str| {
+        template
+            .replace("{user_id}", "probe-user")
+            .replace("{job_id}", "probe-job")
+    };
+    let served = async |method: &str, path: &str| {
+        let answer = match method {
+            "get" => c.get(path).await,
+            _ => c.post(path, "{}").await,
+        };
+        let no_route = answer.status == 405
+            || (answer.status == 404
+                && answer.body["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("path: no route")));
+        !no_route
+    };
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            assert!(
+                served(method, &concrete(path)).await,
+                "documented and not served: {method} {path}"
+            );
+            let responses = &item[method]["responses"];
+            assert!(
+                responses.as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path} documents no response"
+            );
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    for path in edgescore_serve::route_paths() {
+        if path == "/docs" {
+            continue;
+        }
+        for method in ["get", "post"] {
+            if served(method, &concrete(path)).await {
+                assert!(
+                    documented.contains(&(method.to_string(), path.to_string())),
+                    "served and not documented: {method} {path}"
+                );
+            }
+        }
+    }
+    assert!(documented.len() >= 7, "{documented:?}");
+
+    let (status, content_type, page) = c.get_text("/docs").await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "text/html"),
+        "{page}"
+    );
+    assert!(page.contains("/openapi.json") && page.contains("swagger-ui-bundle.js"));
+    assert!(!page.contains("https://"), "no CDN: {page}");
+    let (status, _, bundle) = c.get_text("/docs/swagger-ui-bundle.js").await;
+    assert_eq!(status, 200);
+    assert!(bundle.len() > 100_000, "Swagger UI's bundle is served");
+}
+
+/// Runs openapi-spec-validator (tests/requirements.txt) on a document.
+fn validate_openapi(text: &str) {
+    let file = std::env::temp_dir().join(format!("edgescore-openapi-{}.json", std::process::id()));
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new(crate::python())
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .expect("running openapi-spec-validator");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "the document is not valid OpenAPI:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Bodies refused as a whole: nothing of them is accepted, and the error names the problem.
 pub async fn refuses_bad_bodies(c: &Client) {
     let t = now();
@@ -212,7 +344,7 @@ pub async fn requires_the_api_token(c: &Client, token: &str) {
             );
         }
     }
-    for probe in ["/health", "/ready"] {
+    for probe in ["/health", "/ready", "/openapi.json"] {
         assert_eq!(c.get(probe).await.status, 200, "{probe}");
     }
     let c = c.with_token(token);
@@ -644,10 +776,19 @@ pub fn parse_prometheus(text: &str) -> Vec<Sample> {
             })
     };
     let mut samples = Vec::new();
+    let mut helped = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         if let Some(comment) = line.strip_prefix('#') {
             let words: Vec<&str> = comment.split_whitespace().collect();
+            if words.first() == Some(&"HELP") {
+                assert!(words.len() >= 3, "a HELP line without text: {line}");
+                helped.push(words[1].to_string());
+            }
             if words.first() == Some(&"TYPE") {
+                assert!(
+                    helped.iter().any(|h| h == words[1]),
+                    "no HELP before {line}"
+                );
                 assert!(
                     words.len() == 3 && name_ok(words[1]),
                     "bad TYPE line: {line}"
@@ -759,11 +900,45 @@ pub async fn metrics_are_prometheus_text(c: &Client) {
         ),
         1.0
     );
-    let p99 = value(
-        "edgescore_http_request_duration_seconds",
-        &[("route", "/ingest"), ("quantile", "0.99")],
+    // Histograms: cumulative buckets that end in +Inf = the count, so replicas add up.
+    let buckets: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|(n, l, _)| {
+            n == "edgescore_http_request_duration_seconds_bucket"
+                && l.iter().any(|(k, v)| k == "route" && v == "/ingest")
+        })
+        .map(|(_, l, v)| {
+            let le = &l.iter().find(|(k, _)| k == "le").expect("an le label").1;
+            (le.parse::<f64>().unwrap_or(f64::INFINITY), *v)
+        })
+        .collect();
+    assert!(buckets.len() >= 10, "{text}");
+    assert!(
+        buckets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "buckets rise: {buckets:?}"
     );
-    assert!(p99 > 0.0 && p99 < 60.0);
+    assert_eq!(buckets.last(), Some(&(f64::INFINITY, 3.0)), "{buckets:?}");
+    assert!(
+        !text.contains("quantile="),
+        "latencies are histograms, not summaries"
+    );
+    let build = samples
+        .iter()
+        .find(|(n, ..)| n == "edgescore_build_info")
+        .unwrap_or_else(|| panic!("no edgescore_build_info in\n{text}"));
+    let label = |k: &str| {
+        build
+            .1
+            .iter()
+            .find(|(lk, _)| lk == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(build.2, 1.0);
+    assert_eq!(label("version").as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(label("component_sha256").map(|s| s.len()), Some(64));
+    assert!(label("wasmtime").is_some_and(|v| v.split('.').count() == 3));
 
     let s = c.get("/stats").await.body;
     assert_eq!(s["routes"]["/ingest"]["requests"], 3);

@@ -17,6 +17,8 @@ pub struct Answer {
     pub retry_after: Option<String>,
     pub www_authenticate: Option<String>,
     pub content_type: Option<String>,
+    /// The `x-request-id` the answer echoes.
+    pub request_id: Option<String>,
     pub body: Value,
 }
 
@@ -37,6 +39,8 @@ pub struct Client {
     http: reqwest::Client,
     /// Sent as `Authorization: Bearer <token>` with every request, when set.
     token: Option<String>,
+    /// Sent with every request.
+    headers: Vec<(String, String)>,
 }
 
 impl Client {
@@ -51,6 +55,7 @@ impl Client {
             read_base: read_base.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
             token: None,
+            headers: Vec::new(),
         }
     }
 
@@ -62,12 +67,22 @@ impl Client {
         }
     }
 
+    /// The same client, sending this header with every request.
+    pub fn with_header(&self, name: &str, value: &str) -> Client {
+        let mut client = self.clone();
+        client.headers.push((name.to_string(), value.to_string()));
+        client
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let base = match method {
             reqwest::Method::GET => &self.read_base,
             _ => &self.base,
         };
-        let request = self.http.request(method, format!("{base}{path}"));
+        let mut request = self.http.request(method, format!("{base}{path}"));
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -142,12 +157,14 @@ async fn answer(response: reqwest::Response) -> Answer {
     };
     let (retry_after, content_type) = (header("retry-after"), header("content-type"));
     let www_authenticate = header("www-authenticate");
+    let request_id = header("x-request-id");
     let bytes = response.bytes().await.expect("a complete body");
     Answer {
         status,
         retry_after,
         www_authenticate,
         content_type,
+        request_id,
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     }
 }

@@ -68,3 +68,17 @@ pub fn rows(n: usize, width: usize, seed: u32, scale: f32) -> Vec<f32> {
         })
         .collect()
 }
+
+/// The Python the README's test command prepares (target/pyenv, with models/requirements.txt and
+/// tests/requirements.txt pinned).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("EDGESCORE_PYTHON") {
+        return p.into();
+    }
+    let venv = repo_root().join("target/pyenv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with the tests' packages: run the tests with `cargo xtask test`, which installs models/ and tests/requirements.txt"
+    );
+    venv
+}

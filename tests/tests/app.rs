@@ -305,3 +305,13 @@ async fn stats_percentiles_count_every_ingest() {
     );
     assert_eq!(s["avg_ingest_latency_seconds"].as_f64(), Some(q("avg")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_echoed_and_named_in_errors() {
+    contract::request_ids_are_echoed_and_named_in_errors(&app().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_describes_every_route() {
+    contract::openapi_describes_every_route(&app().await.client).await;
+}

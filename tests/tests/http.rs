@@ -357,3 +357,13 @@ async fn metrics_are_prometheus_text() {
 async fn drift_is_raised_and_cleared() {
     contract::drift_is_raised_and_cleared(&native().await.client).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_echoed_and_named_in_errors() {
+    contract::request_ids_are_echoed_and_named_in_errors(&native().await.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_describes_every_route() {
+    contract::openapi_describes_every_route(&native().await.client).await;
+}

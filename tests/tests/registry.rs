@@ -1,10 +1,9 @@
 //! The model registry: the committed versions, their digests, and the generator reproducing them.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use edgescore_registry::Registry;
-use edgescore_tests::{repo_root, sha256_hex};
+use edgescore_tests::{python, repo_root, sha256_hex};
 use serde_json::Value;
 
 #[test]
@@ -64,19 +63,6 @@ fn a_version_whose_file_does_not_match_its_digest_is_skipped() {
         "{}",
         registry.problems[0]
     );
-}
-
-/// The Python the README's test command prepares (models/requirements.txt, pinned).
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("EDGESCORE_PYTHON") {
-        return p.into();
-    }
-    let venv = repo_root().join("target/pyenv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with onnx: run the tests with `cargo xtask test`, which installs models/requirements.txt"
-    );
-    venv
 }
 
 /// Reference outputs are floats computed by numpy, whose matrix product goes through OpenBLAS:

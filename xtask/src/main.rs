@@ -4,8 +4,9 @@
 //! - `cargo xtask run [ARGS...]`: builds the component and the release host, then runs the main
 //!   job (`edgescore ARGS`, by default `edgescore serve`: the HTTP service on port 8000).
 //! - `cargo xtask test`: installs what the tests need (the wasm32-wasip2 target, a Python venv
-//!   with models/requirements.txt, Node.js and redis-server where they are missing), builds the component, then fmt,
-//!   clippy and every test, including the jco test in Node.js.
+//!   with models/ and tests/requirements.txt, Node.js, redis-server and Chromium where they are
+//!   missing, playwright-core), builds the component, then fmt, clippy and every test, including
+//!   the jco test in Node.js.
 //! - `cargo xtask build`: the components (scoring, the Spin app and the two composed) and the
 //!   release host only.
 //! - `cargo xtask bench-http [SECONDS]`: the HTTP benchmark (see `bench_http.rs`).
@@ -26,7 +27,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use prerequisites::{NODE, NPM, REDIS_SERVER, ensure_system_tools};
+use prerequisites::{CHROMIUM, NODE, NPM, REDIS_SERVER, ensure_system_tools};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -161,6 +162,12 @@ pub(crate) fn build_host_release() -> Result<()> {
     step(
         "building the host (release)",
         host_env(cargo().args(["build", "--release", "--package", "edgescore"])),
+    )?;
+    // The first start would compile the component to machine code (10-20 s): do it now, into
+    // the cache `run` uses.
+    step(
+        "compiling the component ahead of time (edgescore precompile)",
+        host_env(&mut Command::new(root().join("target/release/edgescore"))).arg("precompile"),
     )
 }
 
@@ -186,16 +193,20 @@ fn run(args: &[String]) -> Result<()> {
     std::process::exit(status.code().unwrap_or(1));
 }
 
+/// `npm ci` in a folder of `tests/` (its pinned package-lock.json).
+fn npm_ci(folder: &str, what: &str) -> Result<()> {
+    step(
+        &format!("installing {what} (npm ci in tests/{folder})"),
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(root().join("tests").join(folder)),
+    )
+}
+
 /// The component transpiled with jco and driven from Node.js (`tests/jco/`).
 fn jco_test() -> Result<()> {
     let dir = root().join("tests/jco");
-    ensure_system_tools(&[NODE, NPM])?;
-    step(
-        "installing jco (npm ci in tests/jco)",
-        Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir),
-    )?;
+    npm_ci("jco", "jco")?;
     step(
         "transpiling the component with jco",
         Command::new("npx")
@@ -215,8 +226,9 @@ fn jco_test() -> Result<()> {
 fn test() -> Result<()> {
     let start = Instant::now();
     let python = python_env()?;
-    ensure_system_tools(&[NODE, NPM, REDIS_SERVER])?;
+    ensure_system_tools(&[NODE, NPM, REDIS_SERVER, CHROMIUM])?;
     ensure_lint_tools()?;
+    npm_ci("browser", "playwright-core")?;
     build_component()?;
     step(
         "checking formatting",
@@ -253,13 +265,20 @@ fn test() -> Result<()> {
     Ok(())
 }
 
-/// A venv in target/pyenv with the generator's pinned packages (models/requirements.txt),
-/// reinstalled only when that file changes.
+/// A venv in target/pyenv with the pinned packages of the model generator
+/// (models/requirements.txt) and of the tests (tests/requirements.txt), reinstalled only when
+/// those files change.
 fn python_env() -> Result<PathBuf> {
     let venv = root().join("target/pyenv");
     let python = venv.join("bin/python");
-    let requirements = root().join("models/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements)?;
+    let requirements = [
+        root().join("models/requirements.txt"),
+        root().join("tests/requirements.txt"),
+    ];
+    let mut wanted = String::new();
+    for file in &requirements {
+        wanted.push_str(&std::fs::read_to_string(file)?);
+    }
     let stamp = venv.join("requirements.installed");
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(python);
@@ -270,18 +289,20 @@ fn python_env() -> Result<PathBuf> {
             Command::new("python3").args(["-m", "venv"]).arg(&venv),
         )?;
     }
+    let mut install = Command::new(&python);
+    install.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    for file in &requirements {
+        install.arg("-r").arg(file);
+    }
     step(
-        "installing models/requirements.txt",
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements),
+        "installing models/ and tests/requirements.txt",
+        &mut install,
     )?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)

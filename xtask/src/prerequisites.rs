@@ -24,6 +24,11 @@ pub(crate) const NPM: SystemTool = SystemTool {
     package: "npm",
     needed_for: "the jco test",
 };
+pub(crate) const CHROMIUM: SystemTool = SystemTool {
+    program: "chromium",
+    package: "chromium",
+    needed_for: "the dashboard test (headless Chromium)",
+};
 pub(crate) const REDIS_SERVER: SystemTool = SystemTool {
     program: "redis-server",
     package: "redis-server",

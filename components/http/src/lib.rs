@@ -26,7 +26,15 @@ use respond::{Answer, json};
 
 #[http_service]
 async fn handle(request: Request) -> impl IntoResponse {
-    route(request).await.unwrap_or_else(respond::error)
+    // The host's id of this request (`x-request-id`), named in an error body.
+    let request_id = request
+        .headers()
+        .get(errors::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    route(request)
+        .await
+        .unwrap_or_else(|e| respond::error(e.with_request_id(request_id.as_deref())))
 }
 
 /// The route table: each route's method and handler, behind what a request must bring (the
@@ -44,6 +52,7 @@ async fn route(request: Request) -> respond::Result {
         ["models"] => (Method::GET, Route::Models),
         ["health"] => (Method::GET, Route::Health),
         ["ready"] => (Method::GET, Route::Ready),
+        ["openapi.json"] => (Method::GET, Route::OpenApi),
         _ => return Err(errors::no_route(method.as_str(), &path)),
     };
     if method != allowed {
@@ -66,6 +75,7 @@ async fn route(request: Request) -> respond::Result {
         Route::Models => Ok(json(200, &models::body())),
         Route::Health => Ok(respond::ok()),
         Route::Ready => Ok(ready()),
+        Route::OpenApi => Ok(openapi()),
     }
 }
 
@@ -77,6 +87,20 @@ enum Route {
     Models,
     Health,
     Ready,
+    OpenApi,
+}
+
+/// The routes only the app serves beside the contract's shared ones.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(reads::stats))]
+struct Own;
+
+/// `GET /openapi.json`: this app's OpenAPI document.
+fn openapi() -> Answer {
+    json(
+        200,
+        &edgescore_contract::openapi::document(<Own as utoipa::OpenApi>::openapi()),
+    )
 }
 
 /// `GET /ready`: the active model loads and scores.

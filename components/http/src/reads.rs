@@ -6,6 +6,7 @@ use edgescore_contract::models::ModelLabel;
 use edgescore_contract::responses::MedianResponse;
 use edgescore_types::{EngineConfig, RejectionReason};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::respond::{Result, json};
 use crate::{config, models, state};
@@ -31,8 +32,8 @@ pub fn median(user_id: &str) -> Result {
     ))
 }
 
-#[derive(Serialize)]
-struct StatsBody {
+#[derive(Serialize, ToSchema)]
+pub struct StatsBody {
     ingest_requests: i64,
     events_processed: i64,
     median_requests: i64,
@@ -40,6 +41,8 @@ struct StatsBody {
     events_rejected: i64,
     /// Seconds; percentiles to a quarter of a doubling (`edgescore_contract::latency`).
     ingest_latency_seconds: LatencySummary,
+    /// Rejected events by reason, every reason listed.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
     rejections: serde_json::Map<String, serde_json::Value>,
     /// Users with a stored window; `events_in_windows` counts their stored events. Both follow
     /// every write of a window (the stats are counters, never a scan): an idle user's expired
@@ -57,6 +60,9 @@ struct StatsBody {
     stored_window_bytes: i64,
 }
 
+/// Counters and latencies of the app, read from the store
+#[utoipa::path(get, path = "/stats", tag = "service",
+    responses((status = 200, description = "The seed's four fields first, then ours", body = StatsBody)))]
 pub fn stats() -> Result {
     let config = config::engine()?;
     let bucket = state::open()?;

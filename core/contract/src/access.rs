@@ -33,9 +33,15 @@ pub fn check_json_body(content_type: Option<&[u8]>) -> Result<(), ApiError> {
     ))
 }
 
-/// The routes that answer without a token: liveness, readiness and metrics scrapes.
+/// The routes that answer without a token: liveness, readiness, metrics scrapes, the API's
+/// description (`/openapi.json`, the `/docs` page) and the dashboard's page (its data comes from
+/// the other routes, with the token): nothing in them is a user's.
 pub fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/ready" | "/metrics")
+    matches!(
+        path,
+        "/health" | "/ready" | "/metrics" | "/openapi.json" | "/dashboard"
+    ) || path == "/docs"
+        || path.starts_with("/docs/")
 }
 
 /// The API token a service requires. Only its digest is kept; a presented token is hashed and

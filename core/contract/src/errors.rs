@@ -3,14 +3,19 @@
 //! handlers use `?`. The sentences shared by both hosts are defined here, once.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use edgescore_types::{MAX_USER_ID_BYTES, ScoreError};
 
 /// Every error body: one sentence naming the field and the problem, and for an ingest that was
 /// partly recorded, what was and what was not.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: String,
+    /// The request's `x-request-id` (taken from the request, or made by the host), so that a
+    /// client's report can be matched with the host's log line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub partial: Option<PartialIngest>,
 }
@@ -19,13 +24,14 @@ impl ErrorBody {
     pub fn new(error: impl Into<String>) -> Self {
         ErrorBody {
             error: error.into(),
+            request_id: None,
             partial: None,
         }
     }
 }
 
 /// What a failed ingest recorded all the same (its other parts), and what it did not.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct PartialIngest {
     /// Events of the request that were recorded.
     pub processed: u32,
@@ -91,6 +97,17 @@ impl ApiError {
     }
 }
 
+/// The header a request's id travels in, both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+impl ApiError {
+    /// The error with the request's id in its body (when the request has one).
+    pub fn with_request_id(mut self, request_id: Option<&str>) -> Self {
+        self.body.request_id = request_id.map(str::to_string);
+        self
+    }
+}
+
 /// 404 for a path no route serves.
 pub fn no_route(method: &str, path: &str) -> ApiError {
     ApiError::not_found(format!("path: no route for {method} {path}"))
@@ -147,5 +164,11 @@ mod tests {
             r#"{"error":"x"}"#
         );
         assert_eq!(ApiError::unavailable("busy", 1).retry_after, Some(1));
+        let mut named = ErrorBody::new("x");
+        named.request_id = Some("r-1".into());
+        assert_eq!(
+            serde_json::to_string(&named).unwrap(),
+            r#"{"error":"x","request_id":"r-1"}"#
+        );
     }
 }

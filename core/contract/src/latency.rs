@@ -21,7 +21,7 @@ pub fn upper_seconds(bucket: u32) -> f64 {
 }
 
 /// Seconds, as the native service's `/stats` gives them (`max` is the top bucket's bound).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LatencySummary {
     pub count: u64,
     pub avg: f64,

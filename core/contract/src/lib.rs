@@ -9,6 +9,7 @@
 //! - [`latency`]: latency percentiles from per-bucket counters (the Spin app's `/stats`);
 //! - [`stored_window`]: one user's window as a key-value value (the Spin app's state);
 //! - [`store_layout`]: the Spin app's keys (long ids hashed within 256 bytes) and counters;
+//! - [`openapi`]: the OpenAPI document, with the routes both hosts serve declared once;
 //! - [`access`]: JSON bodies only (415), and the API token (401);
 //! - [`clock`]: the wall clock events are judged against.
 //!
@@ -31,6 +32,7 @@ pub mod errors;
 pub mod ingest;
 pub mod latency;
 pub mod models;
+pub mod openapi;
 pub mod predict;
 pub mod responses;
 pub mod store_layout;

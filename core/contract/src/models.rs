@@ -2,11 +2,12 @@
 //! picks one of them.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::errors::ApiError;
 
 /// One entry of `GET /models`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ModelEntry {
     pub name: String,
     /// The registry version; none for a bare ONNX file.
@@ -18,7 +19,7 @@ pub struct ModelEntry {
 }
 
 /// `GET /models` → 200.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ModelsBody {
     pub models: Vec<ModelEntry>,
     /// Registry entries reported and never served (bad sha256, unreadable manifest ...).
@@ -26,7 +27,7 @@ pub struct ModelsBody {
 }
 
 /// The active model, as `/stats` and a reload's answer name it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ModelLabel {
     pub name: String,
     pub version: Option<u32>,

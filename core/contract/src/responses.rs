@@ -2,9 +2,10 @@
 //! byte-compatible. (The ingest answer is in [`crate::ingest`], errors in [`crate::errors`].)
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// `GET /users/{id}/median` → 200 (seed).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MedianResponse {
     pub user_id: String,
     pub median: Option<f64>,
@@ -13,7 +14,7 @@ pub struct MedianResponse {
 }
 
 /// `GET /health`, `GET /ready`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StatusBody {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]

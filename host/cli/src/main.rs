@@ -11,6 +11,7 @@ mod input;
 mod inspect;
 mod loadgen;
 mod logging;
+mod models;
 mod replay;
 mod score;
 mod serve;
@@ -55,6 +56,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The Spin app's cold and warm request latency and its stored bytes per event, as a table.
     BenchApp(bench_app::BenchAppArgs),
+    /// The model registry: `models add FILE.onnx --name NAME --features a,b,c` puts a model in
+    /// a registry folder, checked and described.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Compile the scoring component into the `.cwasm` cache now (`cargo xtask build` does), so
+    /// that the first `serve` starts without compiling it.
+    Precompile(args::RuntimeArgs),
     /// Print a shell completion script, e.g. `edgescore completions bash > ~/.local/share/bash-completion/completions/edgescore`.
     Completions {
         #[arg(value_enum)]
@@ -72,6 +80,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::BenchApp(args) => bench_app::run(args),
         Command::Loadgen(args) => loadgen::run(args),
+        Command::Models(command) => models::run(command),
+        Command::Precompile(args) => {
+            let started = std::time::Instant::now();
+            args.runtime()?;
+            println!(
+                "the scoring component is compiled in {} ({:.1} s)",
+                edgescore_runtime::cache::default_dir().display(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

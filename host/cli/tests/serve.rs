@@ -204,6 +204,8 @@ fn serve_takes_env_config_logs_each_request_and_stops_on_sigterm() {
     assert_eq!(line["status"], 200);
     assert!(line["latency_ms"].as_f64().unwrap() > 0.0);
     assert!(line["timestamp"].is_string());
+    let id = line["request_id"].as_str().unwrap_or_default();
+    assert_eq!(id.len(), 36, "a made request id in the log line: {line}");
 
     // SAFETY: sending a signal to our own child process.
     unsafe {

@@ -30,3 +30,6 @@ pub use engine::{Chunks, GuestEvent, LoadedModel, ScoringEngine, guest_event};
 pub use instance::CallError;
 pub use runtime::{ComponentSource, EMBEDDED_COMPONENT, GuestLimits, Runtime, spawn_epoch_ticker};
 pub use scorer::Scorer;
+
+/// The version of wasmtime this host runs components with.
+pub const WASMTIME_VERSION: &str = wasmtime_environ::VERSION;

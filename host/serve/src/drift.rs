@@ -45,7 +45,7 @@ pub struct Drift {
 }
 
 /// One feature in `GET /drift`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FeatureDrift {
     pub feature: String,
     pub baseline_mean: f64,
@@ -57,7 +57,7 @@ pub struct FeatureDrift {
 }
 
 /// `GET /drift`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DriftReport {
     pub model_version: String,
     pub threshold: f64,

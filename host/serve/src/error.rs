@@ -19,10 +19,11 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let ApiError {
             status,
-            body,
+            mut body,
             retry_after,
             www_authenticate,
         } = self.0;
+        body.request_id = crate::routes::request_id::current();
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = retry_after {

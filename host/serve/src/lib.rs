@@ -53,6 +53,8 @@ pub use durable::{DataDir, Durability, DurableConfig};
 pub use jobs::JobsConfig;
 pub use models::{ModelSet, ModelSource, Predictor, ServedModel};
 pub use reload::{ReloadError, ReloadOutcome};
+/// The path templates the router serves (`/docs`: Swagger UI's page and files).
+pub use routes::paths as route_paths;
 pub use server::ServerLimits;
 use shard::Shard;
 pub use shard::ShardConfig;
@@ -157,6 +159,9 @@ impl Service {
         let catalog = Catalog::build(runtime, models, config.engine, config.shards, None)?;
         let active = catalog.active();
         let counters = Arc::new(Counters::new(&routes::paths(), catalog.drift(config.drift)));
+        counters
+            .metrics
+            .set_build_info(&edgescore_registry::sha256_hex(runtime.component_bytes()));
         let (started, snapshots) =
             shards::start::start_shards(runtime, &config, active, data.as_ref())?;
         let watermark = Arc::new(Watermark::default());

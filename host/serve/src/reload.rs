@@ -22,7 +22,7 @@ use crate::catalog::Catalog;
 use crate::shard::{Command, ShardError};
 
 /// A reload's answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReloadOutcome {
     /// True when the active model changed (a new version, or new bytes under the same version).
     pub swapped: bool,

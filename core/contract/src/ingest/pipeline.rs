@@ -175,14 +175,14 @@ impl Ingest {
 }
 
 /// `POST /ingest` → 200. `processed` is a seed field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct IngestResponse {
     pub processed: u32,
     pub rejected: Vec<RejectedEvent>,
 }
 
 /// One rejected event of an ingest: `error` is the reason's stable name, `message` the sentence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RejectedEvent {
     pub index: u32,
     pub error: &'static str,

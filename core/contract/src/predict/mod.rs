@@ -64,7 +64,7 @@ pub fn check_predictions(scores: &[f32]) -> Result<(), ApiError> {
 }
 
 /// `POST /predict` → 200.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PredictResponse {
     pub predictions: Vec<f64>,
     pub model_version: String,

@@ -136,10 +136,19 @@ impl Served {
 
     /// A plain HTTP/1.1 GET; returns the status and the JSON body.
     pub fn get(&self, path: &str) -> (u16, Value) {
+        self.get_with(path, &[])
+    }
+
+    /// A GET with these headers besides `Host`.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
         let mut stream = TcpStream::connect(&self.address).unwrap();
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{extra}Connection: close\r\n\r\n",
             self.address
         )
         .unwrap();

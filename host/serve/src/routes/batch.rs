@@ -6,19 +6,40 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use edgescore_contract::ApiError;
+use edgescore_contract::{ApiError, ErrorBody};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::predict::instances;
 use crate::Service;
 use crate::error::Result;
 use crate::jobs::{JobView, SubmitError};
 
+/// A batch job's id.
+#[derive(Serialize, ToSchema)]
+pub struct JobSubmitted {
+    pub job_id: String,
+}
+
+/// Queue a batch of instances to score
+///
 /// `POST /batch`: the same body as `/predict`; 202 with a job id, 429 when the queue is full.
+#[utoipa::path(post, path = "/batch", tag = "predictions",
+    params(("version" = Option<String>, Query, description = "A served model version; the active one by default")),
+    request_body = edgescore_contract::openapi::PredictRequest,
+    responses(
+        (status = 202, description = "Queued", body = JobSubmitted),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "No such model version", body = ErrorBody),
+        (status = 422, description = "An instance is not valid", body = ErrorBody),
+        (status = 429, description = "The job queue is full; retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "The job could not be kept on disk; retry after `Retry-After` seconds", body = ErrorBody),
+    ))]
 pub async fn submit_batch(
     State(service): State<Arc<Service>>,
     Query(query): Query<HashMap<String, String>>,
     body: axum::body::Body,
-) -> Result<(StatusCode, Json<serde_json::Value>)> {
+) -> Result<(StatusCode, Json<JobSubmitted>)> {
     let catalog = service.catalog().await;
     let (predictor, rows) = instances(&service, &catalog, &query, body).await?;
     let jobs = service.jobs.clone();
@@ -27,10 +48,7 @@ pub async fn submit_batch(
         .await
         .map_err(|e| ApiError::internal(format!("batch: the submit task failed: {e}")))?;
     match submitted {
-        Ok(job_id) => Ok((
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({"job_id": job_id})),
-        )),
+        Ok(job_id) => Ok((StatusCode::ACCEPTED, Json(JobSubmitted { job_id }))),
         Err(SubmitError::QueueFull) => Err(ApiError::too_many(
             "batch: the job queue is full; nothing was queued, retry after 1 s",
             1,
@@ -46,7 +64,13 @@ pub async fn submit_batch(
     }
 }
 
-/// `GET /batch/{job_id}`: status, progress and, when done, the predictions.
+/// A batch job's status, progress and, when done, its predictions
+#[utoipa::path(get, path = "/batch/{job_id}", tag = "predictions",
+    params(("job_id" = String, Path, description = "The id `POST /batch` answered")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 404, description = "Unknown, or finished and forgotten", body = ErrorBody),
+    ))]
 pub async fn batch_status(
     State(service): State<Arc<Service>>,
     Path(job_id): Path<String>,

@@ -1,13 +1,16 @@
-//! The route table and what every handler shares: the request log, the JSON 404/405 answers,
+//! The route table and what every handler shares: the request log, request ids, the JSON 404/405 answers,
 //! reading a body within its limits, and the guards around each route ([`guards`]). One module
 //! per route family; every handler returns `Result<_, Error>`.
 
 mod batch;
+mod dashboard;
 mod guards;
 mod health;
 mod ingest;
 mod models;
+pub mod openapi;
 mod predict;
+pub mod request_id;
 mod stats;
 mod users;
 
@@ -51,14 +54,20 @@ fn table() -> Vec<(&'static str, MethodRouter<Arc<Service>>, Body)> {
         ("/models/reload", post(models::reload), None),
         ("/drift", get(models::drift), None),
         ("/metrics", get(stats::metrics), None),
+        ("/openapi.json", get(openapi::openapi), None),
+        ("/dashboard", get(dashboard::dashboard), None),
         ("/health", get(health::health), None),
         ("/ready", get(health::ready), None),
     ]
 }
 
-/// The path templates of every route, as requests are counted by route.
+/// The path templates of every route, as requests are counted by route (`/docs`: Swagger UI).
 pub fn paths() -> Vec<&'static str> {
-    table().into_iter().map(|(path, ..)| path).collect()
+    table()
+        .into_iter()
+        .map(|(path, ..)| path)
+        .chain(["/docs"])
+        .collect()
 }
 
 pub fn router(service: Arc<Service>) -> Router {
@@ -70,8 +79,11 @@ pub fn router(service: Arc<Service>) -> Router {
         })
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(service.clone(), log_request))
-        .with_state(service)
+        .with_state(service.clone())
+        .merge(openapi::docs())
+        .layer(middleware::from_fn_with_state(service, log_request))
+        .layer(request_id::propagate())
+        .layer(request_id::set())
 }
 
 /// A request's body, read whole within the body timeout and the size limit (413 as soon as it
@@ -127,11 +139,14 @@ async fn log_request(
     Counters::count(&service.counters.in_flight, 1);
     let _in_flight = InFlight(&service.counters);
     let method = request.method().clone();
-    let route = path.map_or_else(
-        || crate::telemetry::metrics::UNMATCHED.to_string(),
-        |p| p.as_str().to_string(),
-    );
-    let response = next.run(request).await;
+    let route = match path {
+        // Swagger UI's page and files count as one route.
+        Some(p) if p.as_str().starts_with("/docs") => "/docs".to_string(),
+        Some(p) => p.as_str().to_string(),
+        None => crate::telemetry::metrics::UNMATCHED.to_string(),
+    };
+    let id = request_id::of(request.headers());
+    let response = request_id::scope(id.clone(), next.run(request)).await;
     let elapsed = started.elapsed();
     service
         .counters
@@ -143,6 +158,7 @@ async fn log_request(
         route,
         status = response.status().as_u16(),
         latency_ms = elapsed.as_secs_f64() * 1e3,
+        request_id = id.as_deref().unwrap_or(""),
         "request"
     );
     response

@@ -11,6 +11,7 @@ use edgescore_contract::models::ModelLabel;
 use edgescore_types::EngineStats;
 use serde::Serialize;
 use tokio::sync::oneshot;
+use utoipa::ToSchema;
 
 use crate::Service;
 use crate::shard::Command;
@@ -18,13 +19,15 @@ use crate::telemetry::metrics::RouteSummary;
 use crate::telemetry::{Counters, LatencySummary};
 
 /// `/stats`: the seed's four fields first, then ours.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StatsBody {
     ingest_requests: u64,
     events_processed: u64,
     median_requests: u64,
     avg_ingest_latency_seconds: f64,
     events_rejected: u64,
+    /// Rejected events by reason, every reason listed.
+    #[schema(value_type = BTreeMap<String, u64>)]
     rejections: serde_json::Map<String, serde_json::Value>,
     ingest_latency_seconds: LatencySummary,
     overloaded_requests: u64,
@@ -60,7 +63,7 @@ pub struct StatsBody {
     storage: Option<StorageStats>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ShardDetail {
     shard: usize,
     ready: bool,
@@ -75,7 +78,7 @@ pub struct ShardDetail {
 }
 
 /// The data directory, when the state is on disk.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StorageStats {
     data_dir: String,
     durability: String,
@@ -87,12 +90,15 @@ pub struct StorageStats {
     last_snapshot_bytes: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DriftSummary {
     drifting: bool,
     features: Vec<String>,
 }
 
+/// Counters, latencies and gauges of the whole service
+#[utoipa::path(get, path = "/stats", tag = "service",
+    responses((status = 200, description = "The seed's four fields first, then ours", body = StatsBody)))]
 pub async fn stats(State(service): State<Arc<Service>>) -> Json<StatsBody> {
     let gauges = shard_gauges(&service).await;
     let model = service.catalog().await.label.clone();
@@ -196,6 +202,9 @@ impl StatsBody {
     }
 }
 
+/// Prometheus metrics
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "The Prometheus text exposition format", body = String, content_type = "text/plain; version=0.0.4")))]
 /// `GET /metrics`: everything in the Prometheus text exposition format. The service's counters
 /// are copied into the registry at scrape time; latencies are recorded as they happen.
 pub async fn metrics(State(service): State<Arc<Service>>) -> impl IntoResponse {

@@ -1,13 +1,17 @@
 //! Per-route request counts, error counts and latencies, the time spent inside the component, and
 //! their Prometheus text exposition (`GET /metrics`) through the `metrics` crates: one
 //! `PrometheusRecorder` per service (not a global one, so several services can share a process).
+//! Latencies are histograms with fixed buckets, so that `_bucket` series add up across replicas;
+//! every metric has its HELP line from [`DESCRIPTIONS`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use metrics::{Key, Label, Level, Metadata, Recorder};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, Unit};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use serde::Serialize;
 
 use super::latency::{Latency, LatencySummary};
@@ -23,7 +27,7 @@ pub struct RouteStats {
     pub latency: Latency,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct RouteSummary {
     pub requests: u64,
     pub errors: u64,
@@ -54,6 +58,134 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// The kinds of metric the service exposes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric `/metrics` may show: its name, kind and HELP text.
+pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
+    (
+        "edgescore_build_info",
+        Kind::Gauge,
+        "Always 1; the labels name the build: edgescore's version, the scoring component's sha256 and the wasmtime version",
+    ),
+    (
+        "edgescore_http_requests_total",
+        Kind::Counter,
+        "HTTP requests answered, by route template and status",
+    ),
+    (
+        "edgescore_http_request_duration_seconds",
+        Kind::Histogram,
+        "Time from a request's arrival to its answer, by route template",
+    ),
+    (
+        "edgescore_component_call_seconds",
+        Kind::Histogram,
+        "Time spent in one call into the scoring component, by call",
+    ),
+    (
+        "edgescore_events_processed_total",
+        Kind::Counter,
+        "Events accepted, scored and recorded in a user's window",
+    ),
+    (
+        "edgescore_events_scored_total",
+        Kind::Counter,
+        "Events scored and recorded, by the model version that scored them",
+    ),
+    (
+        "edgescore_events_rejected_total",
+        Kind::Counter,
+        "Events rejected, by reason",
+    ),
+    (
+        "edgescore_median_requests_total",
+        Kind::Counter,
+        "Median lookups answered",
+    ),
+    (
+        "edgescore_overloaded_requests_total",
+        Kind::Counter,
+        "Ingest requests turned away with 503 because a shard's queue was full",
+    ),
+    (
+        "edgescore_failed_requests_total",
+        Kind::Counter,
+        "Requests answered 500 because the scoring component failed",
+    ),
+    (
+        "edgescore_shard_restarts_total",
+        Kind::Counter,
+        "Shard instances restarted after a trap or a broken invariant",
+    ),
+    (
+        "edgescore_shard_panics_total",
+        Kind::Counter,
+        "Shard threads that panicked and were restarted",
+    ),
+    (
+        "edgescore_shard_fill_ratio",
+        Kind::Gauge,
+        "How full each shard's windows are, as a fraction of its event capacity",
+    ),
+    (
+        "edgescore_guest_memory_bytes",
+        Kind::Gauge,
+        "Linear memory of each shard's component instance",
+    ),
+    (
+        "edgescore_requests_in_flight",
+        Kind::Gauge,
+        "Requests being handled now",
+    ),
+    (
+        "edgescore_queued_requests",
+        Kind::Gauge,
+        "Ingest requests waiting in the shards' queues",
+    ),
+    (
+        "edgescore_watermark_seconds",
+        Kind::Gauge,
+        "The newest event time seen (Unix seconds); windows end here",
+    ),
+    (
+        "edgescore_uptime_seconds",
+        Kind::Gauge,
+        "Seconds since the service started",
+    ),
+    (
+        "edgescore_feature_drift",
+        Kind::Gauge,
+        "1 while a feature's rolling mean has drifted from the model's baseline, else 0",
+    ),
+    (
+        "edgescore_feature_rolling_mean",
+        Kind::Gauge,
+        "A feature's mean over the drift window",
+    ),
+    (
+        "edgescore_feature_standardized_shift",
+        Kind::Gauge,
+        "A feature's (rolling mean - baseline mean) / baseline std",
+    ),
+];
+
+/// Upper bounds (seconds) of the request latency buckets: 0.25 ms to 10 s.
+pub const REQUEST_BUCKETS: [f64; 15] = [
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Upper bounds (seconds) of the component call buckets: 10 µs to 1 s.
+pub const COMPONENT_BUCKETS: [f64; 15] = [
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 1.0,
+];
+
 /// Where requests that match no route are counted.
 pub const UNMATCHED: &str = "unmatched";
 
@@ -61,9 +193,26 @@ impl Metrics {
     /// `routes`: the router's path templates.
     pub fn new(routes: &[&'static str]) -> Metrics {
         let recorder = PrometheusBuilder::new()
-            .set_quantiles(&[0.5, 0.95, 0.99])
-            .expect("valid quantiles")
+            .set_buckets_for_metric(
+                Matcher::Full("edgescore_http_request_duration_seconds".into()),
+                &REQUEST_BUCKETS,
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("edgescore_component_call_seconds".into()),
+                    &COMPONENT_BUCKETS,
+                )
+            })
+            .expect("non-empty buckets")
             .build_recorder();
+        for (name, kind, help) in DESCRIPTIONS {
+            let (name, help) = (KeyName::from_const_str(name), (*help).into());
+            match kind {
+                Kind::Counter => recorder.describe_counter(name, None, help),
+                Kind::Gauge => recorder.describe_gauge(name, None, help),
+                Kind::Histogram => recorder.describe_histogram(name, Some(Unit::Seconds), help),
+            }
+        }
         let handle = recorder.handle();
         let routes = routes
             .iter()
@@ -157,6 +306,16 @@ impl Metrics {
         self.recorder
             .register_gauge(&Key::from_parts(name, labels), &META)
             .set(value);
+    }
+
+    /// `edgescore_build_info`: what this process runs, set once at start.
+    pub fn set_build_info(&self, component_sha256: &str) {
+        let labels = vec![
+            Label::new("version", env!("CARGO_PKG_VERSION")),
+            Label::new("component_sha256", component_sha256.to_string()),
+            Label::new("wasmtime", edgescore_runtime::WASMTIME_VERSION),
+        ];
+        self.set_labeled_gauge("edgescore_build_info", labels, 1.0);
     }
 
     /// The Prometheus text exposition of everything recorded.
