@@ -27,11 +27,12 @@ use respond::{Answer, json};
 #[http_service]
 async fn handle(request: Request) -> impl IntoResponse {
     // The host's id of this request (`x-request-id`), named in an error body.
-    let request_id = request
-        .headers()
-        .get(errors::REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let request_id = errors::request_id(
+        request
+            .headers()
+            .get(errors::REQUEST_ID_HEADER)
+            .map(|v| v.as_bytes()),
+    );
     route(request)
         .await
         .unwrap_or_else(|e| respond::error(e.with_request_id(request_id.as_deref())))

@@ -100,6 +100,13 @@ impl ApiError {
 /// The header a request's id travels in, both ways.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// A request's id from the value of its `x-request-id` header, when that is text.
+pub fn request_id(header: Option<&[u8]>) -> Option<String> {
+    header
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_string)
+}
+
 impl ApiError {
     /// The error with the request's id in its body (when the request has one).
     pub fn with_request_id(mut self, request_id: Option<&str>) -> Self {

@@ -56,11 +56,12 @@ impl App {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_string();
-        let id = request
-            .headers()
-            .get(errors::REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let id = errors::request_id(
+            request
+                .headers()
+                .get(errors::REQUEST_ID_HEADER)
+                .map(|v| v.as_bytes()),
+        );
         let response = match self.respond(request).await {
             Ok(response) => response,
             Err(e) => error(e.with_request_id(id.as_deref())),

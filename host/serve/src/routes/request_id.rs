@@ -28,10 +28,7 @@ pub fn propagate() -> PropagateRequestIdLayer {
 
 /// The id a request carries (set by [`layers`]), when it is text.
 pub fn of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+    edgescore_contract::errors::request_id(headers.get(REQUEST_ID_HEADER).map(|v| v.as_bytes()))
 }
 
 /// Runs `serve` with `id` as the current request's id.
