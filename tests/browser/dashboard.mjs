@@ -53,9 +53,12 @@ try {
   page.on("pageerror", e => pageErrors.push(String(e)));
 
   await page.goto(base + "/dashboard");
-  const load = traffic();
-  // Rejections the page must show: one late event, one of the wrong width.
+  // Rejections the page must show: one late event, one of the wrong width. An event is late
+  // only against a watermark, so one event is acknowledged first to raise it.
   const now = Date.now() / 1000;
+  await ingest([{ user_id: "dash-0", timestamp: now, features: [0.1, 0.2, 0.3] }]);
+  sent += 1;
+  const load = traffic();
   const rejected = await ingest([
     { user_id: "dash-late", timestamp: now - 3600, features: [0.1, 0.2, 0.3] },
     { user_id: "dash-wide", timestamp: now, features: [0.1, 0.2] },
