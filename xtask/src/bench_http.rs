@@ -1,8 +1,10 @@
-//! `cargo xtask bench-http`: the HTTP benchmark of issue 3. Builds the release host and the bare
-//! axum + serde_json yardstick (`host/cli/examples/bare_ingest.rs`), starts both, and loads each with
-//! the same clients in the same run: our `edgescore loadgen` and, when installed, `wrk`. Prints
-//! events/s and latency per server and the ratio ours/bare (the machines are shared: compare
-//! ratios within one run, not absolute numbers across runs). `--baseline BINARY` adds another
+//! `cargo xtask bench-http`: the HTTP benchmark of issues 3 and 15. Builds the release host and
+//! two yardsticks: a bare axum + serde_json server that only parses the batch
+//! (`host/cli/examples/bare_ingest.rs`) and a plain native tract service
+//! (`host/cli/examples/native_ingest.rs`). Loads each with the same clients in the same run: our
+//! `edgescore loadgen` and, when installed, `wrk`. Prints events/s and latency per server and the
+//! ratios ours/bare and ours/native (the machines are shared: compare ratios within one run, not
+//! absolute numbers across runs). `--baseline BINARY` adds another
 //! build of `edgescore` (e.g. the previous commit's) to every row, for before/after ratios.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use crate::{host_env, root};
 const BARE_PORT: u16 = 18001;
 const OURS_PORT: u16 = 18002;
 const BASELINE_PORT: u16 = 18003;
+const NATIVE_PORT: u16 = 18004;
 
 pub(crate) struct Server(pub(crate) Child);
 
@@ -135,7 +138,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     crate::build_component()?;
     crate::step(
-        "building the release host and the bare yardstick",
+        "building the release host and the two yardsticks",
         host_env(crate::cargo().args([
             "build",
             "--release",
@@ -145,6 +148,8 @@ pub fn run(args: &[String]) -> Result<()> {
             "edgescore",
             "--example",
             "bare_ingest",
+            "--example",
+            "native_ingest",
         ])),
     )?;
     let release = root().join("target/release");
@@ -180,7 +185,8 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The benchmark's rows: per client and batch size, the bare server, ours and the baseline.
+/// The benchmark's rows: per client and batch size, the bare server, the native service, ours and
+/// the baseline.
 struct Table<'a> {
     release: &'a Path,
     logs: &'a Path,
@@ -202,9 +208,9 @@ impl Table<'_> {
             ""
         };
         println!(
-            "| client | batch | bare ev/s | bare p99 ms | edgescore ev/s | edgescore p50 ms | edgescore p99 ms | edgescore/bare |{baseline_columns}"
+            "| client | batch | bare ev/s | bare p99 ms | native ev/s | native p99 ms | edgescore ev/s | edgescore p50 ms | edgescore p99 ms | edgescore/bare | edgescore/native |{baseline_columns}"
         );
-        let separators = if self.baseline.is_some() { 11 } else { 8 };
+        let separators = if self.baseline.is_some() { 14 } else { 11 };
         println!("| --- | ---: {}", "| ---: ".repeat(separators - 2) + "|");
         for batch in [10u32, 100] {
             for (name, measure) in self.clients(batch)? {
@@ -231,23 +237,36 @@ impl Table<'_> {
         Ok(clients)
     }
 
-    /// Each service is fresh, so that what earlier rows left in the windows (and what
-    /// checkpointing that costs) does not weigh on the next row.
+    /// Each service that keeps windows is fresh, so that what earlier rows left in them (and
+    /// what checkpointing that costs) does not weigh on the next row.
     fn row(&self, name: &str, batch: u32, measure: &Measure) -> Result<()> {
         let log = self.logs.join("serve.log");
         let bare = measure(BARE_PORT)?;
+        let native = {
+            let _native = Server(
+                Command::new(self.release.join("examples/native_ingest"))
+                    .arg(NATIVE_PORT.to_string())
+                    .spawn()
+                    .context("starting native_ingest")?,
+            );
+            wait_healthy(NATIVE_PORT)?;
+            measure(NATIVE_PORT)?
+        };
         let ours = {
             let _ours = fresh_service(self.ours, OURS_PORT, &log)?;
             measure(OURS_PORT)?
         };
         print!(
-            "| {name} | {batch} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            "| {name} | {batch} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
             bare.events_per_sec,
             bare.p99,
+            native.events_per_sec,
+            native.p99,
             ours.events_per_sec,
             ours.p50,
             ours.p99,
-            ours.events_per_sec / bare.events_per_sec
+            ours.events_per_sec / bare.events_per_sec,
+            ours.events_per_sec / native.events_per_sec
         );
         if let Some(binary) = self.baseline {
             let base = {

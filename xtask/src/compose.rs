@@ -19,7 +19,7 @@ pub fn compose(scoring: &Path, app: &Path, out: &Path) -> Result<()> {
     let app = register("edgescore:http", app)?;
     plug(&mut graph, vec![scoring], app).context("plugging the scoring component into the app")?;
     let bytes = graph.encode(EncodeOptions::default())?;
-    std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    crate::write_if_changed(out, &bytes)?;
     eprintln!(
         "xtask: composed app {} ({:.1} MiB)",
         out.display(),

@@ -9,6 +9,8 @@
 //!   the jco test in Node.js.
 //! - `cargo xtask build`: the components (scoring, the Spin app and the two composed) and the
 //!   release host only.
+//! - `cargo xtask bench [ARGS...]`: `edgescore bench ARGS` on a release host built with native
+//!   tract (the `native-tract` feature), the component against native scoring.
 //! - `cargo xtask bench-http [SECONDS]`: the HTTP benchmark (see `bench_http.rs`).
 //! - `cargo xtask bench-durable [SECONDS]`: what durability costs (see `bench_durable.rs`).
 //! - `cargo xtask bench-scaleout [SECONDS]`: the Spin app over Redis, one replica and two (see
@@ -20,6 +22,7 @@ mod bench_http;
 mod bench_scaleout;
 mod compose;
 mod fuzz;
+mod host_dependencies;
 mod prerequisites;
 
 use std::path::{Path, PathBuf};
@@ -30,20 +33,23 @@ use anyhow::{Context, Result, bail};
 use prerequisites::{CHROMIUM, NODE, NPM, REDIS_SERVER, ensure_system_tools};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
+/// Tests and clippy cover `edgescore bench`'s native column too.
+const NATIVE_TRACT: &str = "edgescore/native-tract";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
-        Some("build") => build_component().and_then(|_| build_host_release()),
+        Some("build") => build(),
+        Some("bench") => bench(&args[1..]),
         Some("bench-http") => bench_http::run(&args[1..]),
         Some("bench-durable") => bench_durable::run(&args[1..]),
         Some("bench-scaleout") => bench_scaleout::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask run [edgescore args...] | test | build | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | fuzz [--secs N] [target...]"
+                "usage: cargo xtask run [edgescore args...] | test | build | bench [edgescore bench args...] | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | fuzz [--secs N] [target...]"
             );
             std::process::exit(2);
         }
@@ -86,6 +92,21 @@ fn component_path() -> PathBuf {
         .join("target")
         .join(WASM_TARGET)
         .join("component/edgescore_scoring.wasm")
+}
+
+/// The components build in a target folder of their own, so that the host's dependencies can
+/// build in `target/` at the same time (one cargo process locks its target folder).
+fn component_target_dir() -> PathBuf {
+    root().join("target/components")
+}
+
+/// Writes `bytes` to `path` unless it already holds them: the host's build scripts embed the
+/// components and rebuild whatever depends on them when the file's time changes.
+pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn ensure_wasm_target() -> Result<()> {
@@ -132,18 +153,29 @@ pub(crate) fn build_component() -> Result<()> {
     ensure_wasm_target()?;
     step(
         "building the scoring component and the Spin app (wasm32-wasip2)",
-        cargo().args([
-            "build",
-            "--package",
-            "edgescore-scoring",
-            "--package",
-            "edgescore-http",
-            "--target",
-            WASM_TARGET,
-            "--profile",
-            "component",
-        ]),
+        cargo()
+            .args([
+                "build",
+                "--package",
+                "edgescore-scoring",
+                "--package",
+                "edgescore-http",
+                "--target",
+                WASM_TARGET,
+                "--profile",
+                "component",
+                "--target-dir",
+            ])
+            .arg(component_target_dir()),
     )?;
+    let built = component_target_dir().join(WASM_TARGET).join("component");
+    std::fs::create_dir_all(component_path().with_file_name(""))?;
+    for file in ["edgescore_scoring.wasm", "edgescore_http.wasm"] {
+        write_if_changed(
+            &component_path().with_file_name(file),
+            &std::fs::read(built.join(file))?,
+        )?;
+    }
     let size = std::fs::metadata(component_path())?.len();
     eprintln!(
         "xtask: component {} ({:.1} MiB)",
@@ -156,6 +188,40 @@ pub(crate) fn build_component() -> Result<()> {
         &dir.join("edgescore_http.wasm"),
         &dir.join("edgescore_app.wasm"),
     )
+}
+
+/// The components, then the release host. The first time (no component built yet), the host's
+/// dependencies compile while the components do (see `host_dependencies.rs`).
+fn build() -> Result<()> {
+    ensure_wasm_target()?;
+    let first_time = !component_path().exists();
+    let dependencies = first_time.then(host_dependencies::start).transpose()?;
+    build_component()?;
+    if let Some(dependencies) = dependencies {
+        dependencies.finish();
+    }
+    build_host_release()
+}
+
+/// `cargo xtask bench [ARGS...]`: the release host with native tract, then `edgescore bench`.
+fn bench(args: &[String]) -> Result<()> {
+    build_component()?;
+    step(
+        "building the host (release, with native tract)",
+        host_env(cargo().args([
+            "build",
+            "--release",
+            "--package",
+            "edgescore",
+            "--features",
+            "native-tract",
+        ])),
+    )?;
+    let status = host_env(&mut Command::new(root().join("target/release/edgescore")))
+        .arg("bench")
+        .args(args)
+        .status()?;
+    std::process::exit(status.code().unwrap_or(1));
 }
 
 pub(crate) fn build_host_release() -> Result<()> {
@@ -178,8 +244,7 @@ pub(crate) fn host_env(cmd: &mut Command) -> &mut Command {
 }
 
 fn run(args: &[String]) -> Result<()> {
-    build_component()?;
-    build_host_release()?;
+    build()?;
     let default_job = ["serve".to_string()];
     let args = if args.is_empty() {
         &default_job[..]
@@ -236,7 +301,15 @@ fn test() -> Result<()> {
     )?;
     step(
         "clippy",
-        host_env(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"])),
+        host_env(cargo().args([
+            "clippy",
+            "--all-targets",
+            "--features",
+            NATIVE_TRACT,
+            "--",
+            "-D",
+            "warnings",
+        ])),
     )?;
     step(
         "clippy (components, wasm32-wasip2)",
@@ -255,7 +328,8 @@ fn test() -> Result<()> {
     )?;
     step(
         "tests",
-        host_env(cargo().args(["test"])).env("EDGESCORE_PYTHON", &python),
+        host_env(cargo().args(["test", "--features", NATIVE_TRACT]))
+            .env("EDGESCORE_PYTHON", &python),
     )?;
     jco_test()?;
     eprintln!(

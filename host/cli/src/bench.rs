@@ -1,11 +1,14 @@
 //! `edgescore bench`: scoring throughput of the component against the same core natively, in one
 //! run (the machines are shared: compare the ratio, not the absolute numbers across runs).
+//!
+//! The native side is tract compiled into this binary, which doubles the release build's time; so
+//! it is a cargo feature, `native-tract`, that `cargo xtask bench` turns on. Without it the table
+//! has the component's column only.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use edgescore_engine::Model;
 use edgescore_runtime::Scorer;
 
 use crate::args::{ModelArgs, RuntimeArgs};
@@ -26,44 +29,59 @@ pub struct BenchArgs {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let chosen = args.model.choose()?;
-    let native = Model::load(&chosen.onnx).context(chosen.label.clone())?;
+    let native = native::Native::load(&chosen.onnx).context(chosen.label.clone())?;
     let started = Instant::now();
     let runtime = args.runtime.runtime()?;
     let runtime_load = started.elapsed();
     let mut wasm = Scorer::new(&runtime, &chosen.onnx).context(chosen.label.clone())?;
     start_up(&runtime, &chosen.onnx, runtime_load)?;
-    let width = native.input_width();
+    let width = wasm.info().input_width as usize;
     let budget = Duration::from_secs_f64(args.seconds);
 
     println!(
         "model {}   {} s per measurement",
         chosen.label, args.seconds
     );
+    if native.is_none() {
+        println!(
+            "native tract is not in this build: `cargo xtask bench` (or the `native-tract` feature) adds its column"
+        );
+    }
     println!(
         "{:>6} {:>16} {:>16} {:>12} {:>12} {:>11}",
         "batch", "native ev/s", "wasm ev/s", "native µs", "wasm µs", "wasm/native"
     );
     for &batch in &args.batches {
         let features = rows(batch as usize, width);
-        // Same inputs, same outputs (to float rounding: native tract fuses multiply-adds): a
-        // benchmark of a wrong answer is no benchmark.
-        let (a, b) = (native.score(&features)?, wasm.score(&features)?);
-        let agree = a.len() == b.len()
-            && a.iter()
-                .zip(&b)
-                .all(|(x, y)| (x - y).abs() <= 1e-5 * x.abs().max(1.0));
-        anyhow::ensure!(agree, "native and component scores differ at batch {batch}");
-        let native_rate = measure(budget, batch, || {
-            native.score(&features).map(drop).map_err(Into::into)
-        })?;
+        let wasm_scores = wasm.score(&features)?;
+        let native_rate = match &native {
+            Some(native) => {
+                // Same inputs, same outputs (to float rounding: native tract fuses
+                // multiply-adds): a benchmark of a wrong answer is no benchmark.
+                let native_scores = native.score(&features)?;
+                let agree = native_scores.len() == wasm_scores.len()
+                    && native_scores
+                        .iter()
+                        .zip(&wasm_scores)
+                        .all(|(x, y)| (x - y).abs() <= 1e-5 * x.abs().max(1.0));
+                anyhow::ensure!(agree, "native and component scores differ at batch {batch}");
+                Some(measure(budget, batch, || {
+                    native.score(&features).map(drop)
+                })?)
+            }
+            None => None,
+        };
         let wasm_rate = measure(budget, batch, || {
             wasm.score(&features).map(drop).map_err(Into::into)
         })?;
+        let or_dash =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
         println!(
-            "{batch:>6} {native_rate:>16.0} {wasm_rate:>16.0} {:>12.2} {:>12.2} {:>11.2}",
-            1e6 * batch as f64 / native_rate,
+            "{batch:>6} {:>16} {wasm_rate:>16.0} {:>12} {:>12.2} {:>11}",
+            or_dash(native_rate, 0),
+            or_dash(native_rate.map(|r| 1e6 * batch as f64 / r), 2),
             1e6 * batch as f64 / wasm_rate,
-            wasm_rate / native_rate
+            or_dash(native_rate.map(|r| wasm_rate / r), 2)
         );
     }
     Ok(())
@@ -131,4 +149,40 @@ fn rows(n: usize, width: usize) -> Vec<f32> {
             (x >> 8) as f32 / (1u32 << 24) as f32
         })
         .collect()
+}
+
+/// Native tract, the yardstick, when the binary is built with it.
+#[cfg(feature = "native-tract")]
+mod native {
+    use anyhow::Result;
+
+    pub struct Native(edgescore_engine::Model);
+
+    impl Native {
+        pub fn load(onnx: &[u8]) -> Result<Option<Native>> {
+            Ok(Some(Native(edgescore_engine::Model::load(onnx)?)))
+        }
+
+        pub fn score(&self, features: &[f32]) -> Result<Vec<f32>> {
+            Ok(self.0.score(features)?)
+        }
+    }
+}
+
+/// Without native tract there is no yardstick: `load` says so with `None`.
+#[cfg(not(feature = "native-tract"))]
+mod native {
+    use anyhow::Result;
+
+    pub enum Native {}
+
+    impl Native {
+        pub fn load(_onnx: &[u8]) -> Result<Option<Native>> {
+            Ok(None)
+        }
+
+        pub fn score(&self, _features: &[f32]) -> Result<Vec<f32>> {
+            match *self {}
+        }
+    }
 }
