@@ -33,6 +33,15 @@ use anyhow::{Context, Result, bail};
 use prerequisites::{CHROMIUM, NODE, NPM, REDIS_SERVER, ensure_system_tools};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
+/// The two components, for cargo.
+const COMPONENTS: [&str; 6] = [
+    "--package",
+    "edgescore-scoring",
+    "--package",
+    "edgescore-http",
+    "--target",
+    WASM_TARGET,
+];
 /// Tests and clippy cover `edgescore bench`'s native column too.
 const NATIVE_TRACT: &str = "edgescore/native-tract";
 
@@ -154,18 +163,9 @@ pub(crate) fn build_component() -> Result<()> {
     step(
         "building the scoring component and the Spin app (wasm32-wasip2)",
         cargo()
-            .args([
-                "build",
-                "--package",
-                "edgescore-scoring",
-                "--package",
-                "edgescore-http",
-                "--target",
-                WASM_TARGET,
-                "--profile",
-                "component",
-                "--target-dir",
-            ])
+            .arg("build")
+            .args(COMPONENTS)
+            .args(["--profile", "component", "--target-dir"])
             .arg(component_target_dir()),
     )?;
     let built = component_target_dir().join(WASM_TARGET).join("component");
@@ -313,18 +313,10 @@ fn test() -> Result<()> {
     )?;
     step(
         "clippy (components, wasm32-wasip2)",
-        cargo().args([
-            "clippy",
-            "--package",
-            "edgescore-scoring",
-            "--package",
-            "edgescore-http",
-            "--target",
-            WASM_TARGET,
-            "--",
-            "-D",
-            "warnings",
-        ]),
+        cargo()
+            .arg("clippy")
+            .args(COMPONENTS)
+            .args(["--", "-D", "warnings"]),
     )?;
     step(
         "tests",

@@ -4,22 +4,12 @@
 //!
 //! Usage: `bare_ingest <port>`.
 
+#[path = "shared/batch.rs"]
+mod batch;
+
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-#[allow(dead_code)] // parsed, like the real service, but not used
-struct Event {
-    user_id: String,
-    timestamp: f64,
-    features: Vec<f64>,
-}
-
-#[derive(Deserialize)]
-struct Batch {
-    events: Vec<Event>,
-}
+use batch::Batch;
 
 async fn ingest(Json(batch): Json<Batch>) -> Json<serde_json::Value> {
     Json(serde_json::json!({"processed": batch.events.len(), "rejected": []}))

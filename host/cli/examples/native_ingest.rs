@@ -6,28 +6,19 @@
 //!
 //! Usage: `native_ingest <port>`.
 
+#[path = "shared/batch.rs"]
+mod batch;
+
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use batch::Batch;
 use edgescore_engine::Model;
 use edgescore_engine::windows::Windows;
-use serde::Deserialize;
 use serde_json::{Value, json};
-
-#[derive(Deserialize)]
-struct Event {
-    user_id: String,
-    timestamp: f64,
-    features: Vec<f64>,
-}
-
-#[derive(Deserialize)]
-struct Batch {
-    events: Vec<Event>,
-}
 
 struct Service {
     model: Model,
