@@ -56,7 +56,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let wasm_scores = wasm.score(&features)?;
         let native_rate = match &native {
             // On a thread of its own: on the thread that had just run native tract's AVX-512
-            // kernels, the component ran ~200x slower (1,050 against 225,000 events/s at batch
+            // kernels, the component ran ~200x slower (1,050 against 216,000 events/s at batch
             // 10), as if the SSE code Cranelift emits paid an AVX-SSE transition penalty.
             Some(native) => Some(std::thread::scope(|scope| {
                 scope
