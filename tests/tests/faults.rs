@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use edgescore_engine::Model;
-use edgescore_serve::{ModelSet, ServiceConfig};
+use edgescore_serve::{Durability, DurableConfig, ModelSet, ServiceConfig};
 use edgescore_tests::contract::now;
 use edgescore_tests::http::{Client, NativeServer, service_config};
 use edgescore_tests::{add_seed_version, runtime, seed_onnx};
@@ -106,13 +106,36 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-5 * b.abs().max(1.0)
 }
 
+/// The service config with its state in `dir` (synced before every answer), as `serve` runs
+/// by default: a rebuild then replays from the shard's log on disk, not from memory.
+fn durable_in(dir: &tempfile::TempDir, mut config: ServiceConfig) -> ServiceConfig {
+    config.durable = Some(DurableConfig {
+        dir: dir.path().to_path_buf(),
+        durability: Durability::Fsync,
+    });
+    config
+}
+
 /// A panic in a shard's thread is caught: the requests it was handling fail (500, not
 /// acknowledged), the shard rebuilds from its checkpoint and log — keeping every acknowledged
 /// event — and serves again; `/stats` counts the panic. While its rebuild fails, `/ready` is 503.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_shard_is_rebuilt_and_ready_says_so_meanwhile() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let server = NativeServer::start(runtime(), service_config()).await;
+    panicking_shard_is_rebuilt(service_config()).await;
+}
+
+/// The same with a data directory: the rebuild replays the shard's log from disk (its first
+/// record is the model swapped in at start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_durable_shard_is_rebuilt_from_its_log_on_disk() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    panicking_shard_is_rebuilt(durable_in(&dir, service_config())).await;
+}
+
+async fn panicking_shard_is_rebuilt(config: ServiceConfig) {
+    let server = NativeServer::start(runtime(), config).await;
     let c = &server.client;
     let [a, b] = one_per_shard(&server, "p");
     assert_eq!(
@@ -123,6 +146,7 @@ async fn a_panicking_shard_is_rebuilt_and_ready_says_so_meanwhile() {
         .await,
         2
     );
+    assert_eq!(ingest(c, vec![event(&a, [0.2, 0.2, 0.3])]).await, 1);
 
     {
         let _panic = FailPoint::set("shard-handle", "1*panic");
@@ -146,13 +170,13 @@ async fn a_panicking_shard_is_rebuilt_and_ready_says_so_meanwhile() {
     // /ready follows.
     assert_eq!(
         count_once_rebuilt(c, &a).await,
-        1,
-        "the acknowledged event survived, the failed one is not there"
+        2,
+        "the acknowledged events survived, the failed one is not there"
     );
     assert_eq!(c.get("/ready").await.status, 200);
     assert_eq!(count(c, &b).await, 1);
     assert_eq!(ingest(c, vec![event(&a, [0.7, 0.8, 0.9])]).await, 1);
-    assert_eq!(count(c, &a).await, 2);
+    assert_eq!(count(c, &a).await, 3);
     let s = c.get("/stats").await.body;
     assert_eq!(s["shard_panics"], 1, "{s}");
     assert!(s["shard_restarts"].as_u64().unwrap() >= 2, "{s}");
@@ -164,7 +188,19 @@ async fn a_panicking_shard_is_rebuilt_and_ready_says_so_meanwhile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_after_a_checkpoint_counts_nothing_twice() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let mut config = service_config();
+    trap_after_a_checkpoint(service_config()).await;
+}
+
+/// The same with a data directory: the rebuild replays the next log (empty), not the one the
+/// checkpoint covers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_after_a_durable_checkpoint_counts_nothing_twice() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    trap_after_a_checkpoint(durable_in(&dir, service_config())).await;
+}
+
+async fn trap_after_a_checkpoint(mut config: ServiceConfig) {
     // Every busy moment is checkpoint time.
     config.shard.checkpoint_interval = Duration::ZERO;
     let server = NativeServer::start(runtime(), config).await;
@@ -185,6 +221,115 @@ async fn a_trap_after_a_checkpoint_counts_nothing_twice() {
         "the trap was hit: {s}"
     );
     assert_eq!(s["events_in_windows"], 5, "{s}");
+    server.stop().await;
+}
+
+/// A checkpoint whose next log cannot be started: the current log goes on, and a rebuild
+/// replays it from where the checkpoint was taken — neither from its start (counting the
+/// checkpoint's events twice) nor from the next log (losing what followed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_without_a_next_log_replays_the_current_one_from_its_mark() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = durable_in(&dir, service_config());
+    config.shard.checkpoint_interval = Duration::ZERO;
+    let server = NativeServer::start(runtime(), config).await;
+    let c = &server.client;
+    let events = |n: usize, x: f32| -> Vec<Value> {
+        (0..n)
+            .map(|i| event("marked", [x + 0.01 * i as f32, 0.2, 0.3]))
+            .collect()
+    };
+    {
+        let _no_rotation = FailPoint::set("log-rotate", "return");
+        // Checkpointed after this call; the next log cannot be started.
+        assert_eq!(ingest(c, events(40, 0.1)).await, 40);
+        // Logged after the checkpoint, in the same log (too few for another checkpoint: under
+        // an eighth of the state); the panic then fails the next call.
+        assert_eq!(ingest(c, events(3, 0.5)).await, 3);
+        let _panic = FailPoint::set("shard-handle", "1*panic");
+        let r = c
+            .post_json("/ingest", &json!({"events": events(1, 0.9)}))
+            .await;
+        assert_eq!(r.status, 500, "{}", r.body);
+    }
+    assert_eq!(count_once_rebuilt(c, "marked").await, 43);
+    let s = c.get("/stats").await.body;
+    assert_eq!(s["shard_panics"], 1, "{s}");
+    assert_eq!(s["events_in_windows"], 43, "{s}");
+    server.stop().await;
+}
+
+/// With `--durability fsync` a call is answered once its sync is over, and that sync runs while
+/// the shard scores the next call. A sync that fails takes back its call and the call logged
+/// after it: none of their requests is acknowledged, and neither the shard nor a restart holds
+/// any of their events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_takes_back_its_call_and_the_call_scored_during_it() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut config = durable_in(&dir, service_config());
+        config.shards = 1;
+        // One request per call: two queued ingests are two calls, one after the other.
+        config.shard.max_merge_events = 1;
+        config
+    };
+    let server = NativeServer::start(runtime(), config()).await;
+    let c = server.client.clone();
+    assert_eq!(ingest(&c, vec![event("synced", [0.1, 0.2, 0.3])]).await, 1);
+    let post = |x: f32| {
+        let c = c.clone();
+        let body = json!({"events": [event("synced", [x, 0.2, 0.3])]});
+        tokio::spawn(async move { c.post_json("/ingest", &body).await })
+    };
+    let (first, second) = {
+        // The next sync is held until released, then fails.
+        let (release_sync, _, _held) = park_at("log-sync-slow");
+        let _fails = FailPoint::set("log-sync", "1*return");
+        let logged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count_logged = logged.clone();
+        fail::cfg_callback("shard-logged", move || {
+            count_logged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .unwrap();
+        let _logged_point = FailPoint("shard-logged");
+        // Both ingests queue up while the shard is parked behind a read; released, it scores
+        // and logs the first, starts its sync, then scores and logs the second during it.
+        let (release_shard, parked, _point) = park_the_shard();
+        let read = tokio::spawn({
+            let c = c.clone();
+            async move { c.get("/users/synced/median").await }
+        });
+        eventually("the shard is parked", || {
+            parked.load(std::sync::atomic::Ordering::SeqCst)
+        })
+        .await;
+        let shard = &server.service.shards()[0];
+        let first = post(0.5);
+        eventually("the first ingest is queued", || shard.queued() >= 1).await;
+        let second = post(0.6);
+        eventually("both ingests are queued", || shard.queued() >= 2).await;
+        release_shard.send(()).unwrap();
+        assert_eq!(read.await.unwrap().body["count"], 1);
+        eventually("both calls are logged, the first one's sync held", || {
+            logged.load(std::sync::atomic::Ordering::SeqCst) >= 2
+        })
+        .await;
+        release_sync.send(()).unwrap();
+        (first.await.unwrap(), second.await.unwrap())
+    };
+    for r in [&first, &second] {
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert_eq!(r.body["not_recorded"], json!([0]), "{}", r.body);
+    }
+    assert_eq!(count_once_rebuilt(&c, "synced").await, 1);
+    assert_eq!(c.get("/stats").await.body["events_processed"], 1);
+    // The shard serves again, and a restart holds exactly what was acknowledged.
+    assert_eq!(ingest(&c, vec![event("synced", [0.7, 0.2, 0.3])]).await, 1);
+    server.stop().await;
+    let server = NativeServer::start(runtime(), config()).await;
+    assert_eq!(count(&server.client, "synced").await, 2, "after a restart");
     server.stop().await;
 }
 
@@ -461,18 +606,30 @@ fn park_the_shard() -> (
     std::sync::Arc<std::sync::atomic::AtomicBool>,
     FailPoint,
 ) {
+    park_at("shard-handle")
+}
+
+/// Parks the first thread to reach fail point `name` there, until the sender is used or
+/// dropped; the flag says it is parked.
+fn park_at(
+    name: &'static str,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    FailPoint,
+) {
     let (release, held) = std::sync::mpsc::channel::<()>();
     let held = std::sync::Mutex::new(Some(held));
     let parked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = parked.clone();
-    fail::cfg_callback("shard-handle", move || {
+    fail::cfg_callback(name, move || {
         if let Some(held) = held.lock().unwrap().take() {
             flag.store(true, std::sync::atomic::Ordering::SeqCst);
             let _ = held.recv();
         }
     })
     .unwrap();
-    (release, parked, FailPoint("shard-handle"))
+    (release, parked, FailPoint(name))
 }
 
 /// A request (but an ingest) not answered within the request timeout gets 503 + Retry-After.
@@ -507,13 +664,18 @@ async fn requests_beyond_the_in_flight_limit_are_refused_at_once() {
     config.limits.max_in_flight = 2;
     let server = NativeServer::start(runtime(), config).await;
     let c = server.client.clone();
-    let (release, _, _point) = park_the_shard();
-    let waiting: Vec<_> = (0..2)
-        .map(|i| {
-            let c = c.clone();
-            tokio::spawn(async move { c.get(&format!("/users/w{i}/median")).await })
-        })
-        .collect();
+    let (release, parked, _point) = park_the_shard();
+    let median = |i: usize| {
+        let c = c.clone();
+        tokio::spawn(async move { c.get(&format!("/users/w{i}/median")).await })
+    };
+    // One after the other: sent together, the shard could take both in one drain.
+    let mut waiting = vec![median(0)];
+    eventually("the shard is parked", || {
+        parked.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    waiting.push(median(1));
     let shard = &server.service.shards()[0];
     eventually("two requests in flight, one queued", || {
         shard.queued() >= 1 && server.service.requests_in_flight() >= 2

@@ -12,7 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use edgescore_durable::log::{Log, Opened};
+use edgescore_durable::log::{self, Log, Opened};
 use edgescore_runtime::Chunks;
 
 use super::record::{Record, RecordRef};
@@ -191,6 +191,14 @@ pub fn restore(files: ShardFiles) -> Result<Restored, RestoreError> {
     ))
 }
 
+/// A place in a shard's logs: the records after it are those of log `generation` from byte
+/// `offset` on, then those of every later log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogMark {
+    pub generation: u64,
+    pub offset: u64,
+}
+
 /// The log a shard appends to now.
 pub struct ShardLog {
     pub files: ShardFiles,
@@ -231,6 +239,45 @@ impl ShardLog {
 
     pub fn sync(&mut self) -> io::Result<()> {
         self.log.sync()
+    }
+
+    /// Where the next record will go.
+    pub fn mark(&self) -> LogMark {
+        LogMark {
+            generation: self.generation,
+            offset: self.log.len(),
+        }
+    }
+
+    /// Hands `apply` every record written after `since`, in order, one log file at a time (the
+    /// bytes of one file in memory, never the decoded records of all).
+    pub fn replay_since<E>(
+        &self,
+        since: LogMark,
+        mut apply: impl FnMut(Record) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        E: From<io::Error>,
+    {
+        for generation in since.generation..=self.generation {
+            let from = if generation == since.generation {
+                since.offset
+            } else {
+                0
+            };
+            let to = (generation == self.generation).then(|| self.log.len());
+            let path = self.files.log(generation);
+            for bytes in log::read_range(&path, from, to)? {
+                let record = Record::decode(&bytes).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: a record does not decode ({e})", path.display()),
+                    )
+                })?;
+                apply(record)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn sync_handle(&self) -> Arc<Mutex<Option<File>>> {

@@ -6,8 +6,9 @@
 //! - [`worker`]: the thread's loop — drain, merge, call, answer;
 //! - [`merge`]: many requests' events as one component call, and the answer split back, every
 //!   rejection at its position in its request;
-//! - [`recovery`]: nothing accepted is lost when the guest fails — a log of what was recorded
-//!   since the last checkpoint (engine snapshot), replayed on a rebuilt instance.
+//! - [`recovery`]: nothing accepted is lost when the guest fails — what was recorded since the
+//!   last checkpoint (engine snapshot), replayed on a rebuilt instance from the shard's durable
+//!   log (or, with `--ephemeral`, from memory).
 //!
 //! A hot reload reaches the shard as two commands: `Prepare` loads the new model into the instance
 //! (tract's load and optimization, while the old model keeps serving), `Swap` switches to it in

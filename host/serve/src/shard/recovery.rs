@@ -1,24 +1,38 @@
-//! Nothing accepted is lost when the guest fails: the shard keeps a log of what it recorded since
-//! its last checkpoint (an engine snapshot kept by the host); after a trap or deadline it rebuilds
-//! the instance from the checkpoint and replays the log, and only the requests of the failed call
-//! get an error. Checkpoints wait until the log is worth one, so their cost per event stays
-//! bounded whatever the state's size.
+//! Nothing accepted is lost when the guest fails: after a trap or deadline the shard rebuilds the
+//! instance from its last checkpoint (an engine snapshot kept by the host) and replays what it
+//! recorded since, and only the requests of the failed call get an error. With a data directory
+//! what it recorded is read back from the shard's durable log, so the host keeps none of it in
+//! memory; with `--ephemeral` it is kept in memory. Checkpoints wait until the log is worth one,
+//! so their cost per event stays bounded whatever the state's size.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edgescore_runtime::{CallError, GuestEvent, ScoringEngine};
 
-/// What the shard recorded since its last checkpoint, to replay after a rebuild.
+use crate::durable::record::Record;
+use crate::durable::shard::ShardDurable;
+use crate::durable::shard_log::LogMark;
+
+/// What the shard recorded since its last checkpoint, kept in memory (`--ephemeral`).
 enum LogEntry {
     Advance(f64),
     Ingest { events: Vec<GuestEvent>, now: f64 },
     Swap { onnx: Arc<[u8]>, version: String },
 }
 
+/// Where what was recorded since the last checkpoint is, to replay after a rebuild.
+enum Replay {
+    Memory(Vec<LogEntry>),
+    /// The shard's durable log, from this mark on.
+    Logged(LogMark),
+}
+
 /// The replay log and when the next checkpoint is due.
 pub struct Recovery {
-    log: Vec<LogEntry>,
+    replay: Replay,
+    /// Records since the last checkpoint, and the events among them.
+    log_records: usize,
     log_events: usize,
     /// Events in the windows at the last checkpoint: what a checkpoint costs to take.
     state_events: u64,
@@ -32,9 +46,21 @@ pub struct Recovery {
 const MIN_CHECKPOINT_EVENTS: usize = 1 << 16;
 
 impl Recovery {
-    pub fn new(version: String) -> Recovery {
+    /// What is recorded kept in memory (no data directory).
+    pub fn in_memory(version: String) -> Recovery {
+        Recovery::new(version, Replay::Memory(Vec::new()))
+    }
+
+    /// What is recorded read back from the shard's durable log, whose records from `since` on
+    /// are those after the checkpoint the engine holds.
+    pub fn logged(version: String, since: LogMark) -> Recovery {
+        Recovery::new(version, Replay::Logged(since))
+    }
+
+    fn new(version: String, replay: Replay) -> Recovery {
         Recovery {
-            log: Vec::new(),
+            replay,
+            log_records: 0,
             log_events: 0,
             state_events: 0,
             last_checkpoint: Instant::now(),
@@ -44,16 +70,24 @@ impl Recovery {
     }
 
     pub fn advanced(&mut self, watermark: f64) {
-        self.log.push(LogEntry::Advance(watermark));
+        self.push(LogEntry::Advance(watermark));
     }
 
     pub fn ingested(&mut self, events: Vec<GuestEvent>, now: f64) {
         self.log_events += events.len();
-        self.log.push(LogEntry::Ingest { events, now });
+        self.push(LogEntry::Ingest { events, now });
     }
 
     pub fn swapped(&mut self, onnx: Arc<[u8]>, version: String) {
-        self.log.push(LogEntry::Swap { onnx, version });
+        self.push(LogEntry::Swap { onnx, version });
+    }
+
+    /// Counts `entry`, and keeps it if nothing durable does.
+    fn push(&mut self, entry: LogEntry) {
+        self.log_records += 1;
+        if let Replay::Memory(log) = &mut self.replay {
+            log.push(entry);
+        }
     }
 
     /// Events recorded since the last checkpoint.
@@ -61,22 +95,43 @@ impl Recovery {
         self.log_events
     }
 
-    /// Rebuilds `engine` from its last checkpoint and replays the log on it; returns the label
-    /// of the model scoring after the replay.
-    pub fn rebuild(&self, engine: &mut ScoringEngine) -> Result<String, CallError> {
+    /// Rebuilds `engine` from its last checkpoint and replays what was recorded since (from
+    /// `durable`'s log, when the shard has one); returns the label of the model scoring after
+    /// the replay.
+    pub fn rebuild(
+        &self,
+        engine: &mut ScoringEngine,
+        durable: Option<&ShardDurable>,
+    ) -> Result<String, CallError> {
         let mut version = self.checkpoint_version.clone();
         engine.rebuild()?;
-        for entry in &self.log {
-            match entry {
-                LogEntry::Advance(w) => engine.advance(*w)?,
-                LogEntry::Ingest { events, now } => {
-                    engine.ingest_guest_events(events, *now)?;
+        match (&self.replay, durable) {
+            (Replay::Memory(log), _) => {
+                for entry in log {
+                    match entry {
+                        LogEntry::Advance(w) => engine.advance(*w)?,
+                        LogEntry::Ingest { events, now } => {
+                            engine.ingest_guest_events(events, *now)?;
+                        }
+                        LogEntry::Swap { onnx, version: v } => {
+                            swap_in(engine, onnx.clone())?;
+                            version = v.clone();
+                        }
+                    }
                 }
-                LogEntry::Swap { onnx, version: v } => {
-                    let model = engine.load_model(onnx.clone())?;
-                    engine.replace_model(model)?;
-                    version = v.clone();
-                }
+            }
+            (Replay::Logged(since), Some(durable)) => {
+                durable
+                    .log
+                    .replay_since(*since, |record| {
+                        replay_record(engine, durable, record, &mut version)
+                    })
+                    .map_err(|e| e.0)?;
+            }
+            (Replay::Logged(_), None) => {
+                return Err(CallError::Instantiate(
+                    "the shard's log is not open: nothing to replay from".into(),
+                ));
             }
         }
         Ok(version)
@@ -87,16 +142,21 @@ impl Recovery {
     /// size, and the log (host memory, replay time) stays bounded too.
     pub fn checkpoint_due(&self, interval: Duration) -> bool {
         let log = self.log_events as u64;
-        if self.needs_rebuild || self.log.is_empty() {
+        if self.needs_rebuild || self.log_records == 0 {
             return false;
         }
         let aged = self.last_checkpoint.elapsed() >= interval && log * 8 >= self.state_events;
         aged || log >= (self.state_events / 2).max(MIN_CHECKPOINT_EVENTS as u64)
     }
 
-    /// A checkpoint was taken with model `version`: everything logged so far is in it.
-    pub fn checkpointed(&mut self, version: String) {
-        self.log.clear();
+    /// A checkpoint was taken with model `version`: everything logged so far is in it, and the
+    /// shard's durable log (if it has one) goes on from `next`.
+    pub fn checkpointed(&mut self, version: String, next: Option<LogMark>) {
+        self.replay = match next {
+            Some(mark) => Replay::Logged(mark),
+            None => Replay::Memory(Vec::new()),
+        };
+        self.log_records = 0;
         self.log_events = 0;
         self.checkpoint_version = version;
         self.last_checkpoint = Instant::now();
@@ -106,4 +166,53 @@ impl Recovery {
     pub fn sized(&mut self, events: u64) {
         self.state_events = events;
     }
+}
+
+/// A failure replaying the durable log, as the rebuild's error.
+struct ReplayError(CallError);
+
+impl From<std::io::Error> for ReplayError {
+    fn from(e: std::io::Error) -> ReplayError {
+        ReplayError(CallError::Instantiate(format!(
+            "reading the shard's log: {e}"
+        )))
+    }
+}
+
+impl From<CallError> for ReplayError {
+    fn from(e: CallError) -> ReplayError {
+        ReplayError(e)
+    }
+}
+
+/// Does again what one record of the durable log did.
+fn replay_record(
+    engine: &mut ScoringEngine,
+    durable: &ShardDurable,
+    record: Record,
+    version: &mut String,
+) -> Result<(), ReplayError> {
+    match record {
+        Record::Advance { watermark } => engine.advance(watermark)?,
+        Record::Ingest { now, events, .. } => {
+            let events: Vec<_> = events.into_iter().map(|e| e.into_guest()).collect();
+            engine.ingest_guest_events(&events, now)?;
+        }
+        Record::Swap {
+            version: v,
+            model_sha256,
+        } => {
+            let onnx = durable.models.get(&model_sha256).map_err(|e| {
+                CallError::Instantiate(format!("reading a model the log names: {e:#}"))
+            })?;
+            swap_in(engine, onnx)?;
+            *version = v;
+        }
+    }
+    Ok(())
+}
+
+fn swap_in(engine: &mut ScoringEngine, onnx: Arc<[u8]>) -> Result<(), CallError> {
+    let model = engine.load_model(onnx)?;
+    engine.replace_model(model)
 }

@@ -11,7 +11,7 @@ use super::recovery::Recovery;
 use crate::durable::background::SnapshotWriter;
 use crate::durable::record::Record;
 use crate::durable::shard::ShardDurable;
-use crate::durable::shard_log::Restored;
+use crate::durable::shard_log::{LogMark, Restored};
 use crate::durable::snapshot::ShardTotals;
 use crate::durable::{DataDir, store};
 
@@ -44,7 +44,7 @@ impl Started {
     /// `engine` as it is, nothing kept on disk.
     pub fn ephemeral(engine: ScoringEngine, version: String) -> Started {
         Started {
-            recovery: Recovery::new(version.clone()),
+            recovery: Recovery::in_memory(version.clone()),
             engine,
             version,
             durable: None,
@@ -65,6 +65,12 @@ impl Started {
             records: restored.records.len(),
             events: 0,
         };
+        // The engine's checkpoint is the base: the records after it are every log's from the
+        // base's generation on.
+        let since = LogMark {
+            generation: restored.generation(),
+            offset: 0,
+        };
         let Restored { base, records, log } = restored;
         let active_onnx = engine.model().clone();
         let (mut current, mut sha, mut totals) = match base {
@@ -81,7 +87,7 @@ impl Started {
                 ShardTotals::default(),
             ),
         };
-        let mut recovery = Recovery::new(current.clone());
+        let mut recovery = Recovery::logged(current.clone(), since);
         let shard = log.files.shard;
         for record in records {
             match record {
@@ -121,15 +127,8 @@ impl Started {
                 }
             }
         }
-        let mut durable = ShardDurable {
-            log,
-            durability: data.durability,
-            writer,
-            models: data.models.clone(),
-            totals,
-            model_sha256: sha.clone(),
-            failing: data.failing.clone(),
-        };
+        let mut durable = ShardDurable::new(log, data, writer, totals, sha.clone())
+            .with_context(|| format!("shard {shard}: starting its sync thread"))?;
         // A new log begins with the model scoring (what its first records were scored with is
         // then never in doubt), and a restart on another active model switches to it.
         let active_sha = store::sha256_hex(&active_onnx);
