@@ -260,79 +260,6 @@ async fn a_checkpoint_without_a_next_log_replays_the_current_one_from_its_mark()
     server.stop().await;
 }
 
-/// With `--durability fsync` a call is answered once its sync is over, and that sync runs while
-/// the shard scores the next call. A sync that fails takes back its call and the call logged
-/// after it: none of their requests is acknowledged, and neither the shard nor a restart holds
-/// any of their events.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_sync_takes_back_its_call_and_the_call_scored_during_it() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = || {
-        let mut config = durable_in(&dir, service_config());
-        config.shards = 1;
-        // One request per call: two queued ingests are two calls, one after the other.
-        config.shard.max_merge_events = 1;
-        config
-    };
-    let server = NativeServer::start(runtime(), config()).await;
-    let c = server.client.clone();
-    assert_eq!(ingest(&c, vec![event("synced", [0.1, 0.2, 0.3])]).await, 1);
-    let post = |x: f32| {
-        let c = c.clone();
-        let body = json!({"events": [event("synced", [x, 0.2, 0.3])]});
-        tokio::spawn(async move { c.post_json("/ingest", &body).await })
-    };
-    let (first, second) = {
-        // The next sync is held until released, then fails.
-        let (release_sync, _, _held) = park_at("log-sync-slow");
-        let _fails = FailPoint::set("log-sync", "1*return");
-        let logged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count_logged = logged.clone();
-        fail::cfg_callback("shard-logged", move || {
-            count_logged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        })
-        .unwrap();
-        let _logged_point = FailPoint("shard-logged");
-        // Both ingests queue up while the shard is parked behind a read; released, it scores
-        // and logs the first, starts its sync, then scores and logs the second during it.
-        let (release_shard, parked, _point) = park_the_shard();
-        let read = tokio::spawn({
-            let c = c.clone();
-            async move { c.get("/users/synced/median").await }
-        });
-        eventually("the shard is parked", || {
-            parked.load(std::sync::atomic::Ordering::SeqCst)
-        })
-        .await;
-        let shard = &server.service.shards()[0];
-        let first = post(0.5);
-        eventually("the first ingest is queued", || shard.queued() >= 1).await;
-        let second = post(0.6);
-        eventually("both ingests are queued", || shard.queued() >= 2).await;
-        release_shard.send(()).unwrap();
-        assert_eq!(read.await.unwrap().body["count"], 1);
-        eventually("both calls are logged, the first one's sync held", || {
-            logged.load(std::sync::atomic::Ordering::SeqCst) >= 2
-        })
-        .await;
-        release_sync.send(()).unwrap();
-        (first.await.unwrap(), second.await.unwrap())
-    };
-    for r in [&first, &second] {
-        assert_eq!(r.status, 503, "{}", r.body);
-        assert_eq!(r.body["not_recorded"], json!([0]), "{}", r.body);
-    }
-    assert_eq!(count_once_rebuilt(&c, "synced").await, 1);
-    assert_eq!(c.get("/stats").await.body["events_processed"], 1);
-    // The shard serves again, and a restart holds exactly what was acknowledged.
-    assert_eq!(ingest(&c, vec![event("synced", [0.7, 0.2, 0.3])]).await, 1);
-    server.stop().await;
-    let server = NativeServer::start(runtime(), config()).await;
-    assert_eq!(count(&server.client, "synced").await, 2, "after a restart");
-    server.stop().await;
-}
-
 fn registry_with(versions: &[u32]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for &v in versions {
@@ -606,30 +533,18 @@ fn park_the_shard() -> (
     std::sync::Arc<std::sync::atomic::AtomicBool>,
     FailPoint,
 ) {
-    park_at("shard-handle")
-}
-
-/// Parks the first thread to reach fail point `name` there, until the sender is used or
-/// dropped; the flag says it is parked.
-fn park_at(
-    name: &'static str,
-) -> (
-    std::sync::mpsc::Sender<()>,
-    std::sync::Arc<std::sync::atomic::AtomicBool>,
-    FailPoint,
-) {
     let (release, held) = std::sync::mpsc::channel::<()>();
     let held = std::sync::Mutex::new(Some(held));
     let parked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = parked.clone();
-    fail::cfg_callback(name, move || {
+    fail::cfg_callback("shard-handle", move || {
         if let Some(held) = held.lock().unwrap().take() {
             flag.store(true, std::sync::atomic::Ordering::SeqCst);
             let _ = held.recv();
         }
     })
     .unwrap();
-    (release, parked, FailPoint(name))
+    (release, parked, FailPoint("shard-handle"))
 }
 
 /// A request (but an ingest) not answered within the request timeout gets 503 + Retry-After.

@@ -6,7 +6,7 @@
 //! - [`record`]: what a shard's log holds; [`snapshot`]: a shard's snapshot file;
 //! - [`shard_log`]: a shard's files by generation, and restoring from them;
 //! - [`background`]: the snapshot writer and the interval syncer;
-//! - [`shard`]: what a shard's thread does with its files; [`syncer`]: its log synced off it;
+//! - [`shard`]: what a shard's thread does with its files;
 //! - [`store`]: the small files beside the shards (models, active version, counters, meta).
 
 pub mod background;
@@ -16,7 +16,6 @@ pub mod shard;
 pub mod shard_log;
 pub mod snapshot;
 pub mod store;
-pub mod syncer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,7 +1,6 @@
 //! What a shard's thread does with its files: every change to its state appended to its log,
-//! synced before the answers go out (`--durability fsync`: on the shard's sync thread, while the
-//! shard scores its next call), and taken back when that fails so that nothing unacknowledged is
-//! ever replayed; its checkpoints handed to the snapshot writer.
+//! synced before the answers go out (`--durability fsync`), and taken back when that fails so
+//! that nothing unacknowledged is ever replayed; its checkpoints handed to the snapshot writer.
 
 use std::io;
 use std::sync::Arc;
@@ -13,8 +12,7 @@ use super::background::{SnapshotJob, SnapshotWriter};
 use super::record::RecordRef;
 use super::shard_log::ShardLog;
 use super::snapshot::{ShardTotals, SnapshotMeta};
-use super::syncer::{InFlight, Syncer};
-use super::{DataDir, Durability, ModelStore};
+use super::{Durability, ModelStore};
 
 pub struct ShardDurable {
     pub log: ShardLog,
@@ -26,93 +24,25 @@ pub struct ShardDurable {
     /// The store's key of the model scoring now.
     pub model_sha256: String,
     pub failing: Arc<AtomicBool>,
-    /// `--durability fsync`: the thread that syncs the log.
-    syncer: Option<Syncer>,
-}
-
-/// One call's record in the log, durable once [`ShardDurable::settle`] says so.
-pub struct Appended {
-    /// The log's length before it: where the log is cut back to if it cannot be made durable.
-    mark: u64,
-    sync: Option<InFlight>,
-}
-
-impl Appended {
-    /// Whether settling it would not wait.
-    pub fn settled(&mut self) -> bool {
-        self.sync.as_mut().is_none_or(InFlight::is_done)
-    }
 }
 
 impl ShardDurable {
-    pub fn new(
-        log: ShardLog,
-        data: &DataDir,
-        writer: SnapshotWriter,
-        totals: ShardTotals,
-        model_sha256: String,
-    ) -> io::Result<ShardDurable> {
-        let syncer = match data.durability {
-            Durability::Fsync => Some(Syncer::start(log.files.shard, log.sync_handle())?),
-            Durability::Interval(_) | Durability::None => None,
-        };
-        Ok(ShardDurable {
-            log,
-            durability: data.durability,
-            writer,
-            models: data.models.clone(),
-            totals,
-            model_sha256,
-            failing: data.failing.clone(),
-            syncer,
-        })
-    }
-
-    /// Logs one component call's recorded events, and starts making them durable as
-    /// `durability` says (see [`ShardDurable::settle`]); on failure nothing of them is in the log.
+    /// Logs one component call's recorded events and makes them durable as `durability` says;
+    /// on failure nothing of them is in the log.
     pub fn ingested(
         &mut self,
         events: &[GuestEvent],
         now: f64,
         rejected: &[(u8, u32)],
-    ) -> io::Result<Appended> {
-        let mark = self.log.bytes();
-        let record = RecordRef::Ingest {
+        version: &str,
+    ) -> io::Result<()> {
+        self.commit(&RecordRef::Ingest {
             now,
             events,
             rejected,
-        };
-        let sync = if self.syncer.is_some() {
-            self.write(&record, false)?;
-            self.syncer.as_ref().map(Syncer::sync)
-        } else {
-            self.commit(&record)?;
-            None
-        };
-        Ok(Appended { mark, sync })
-    }
-
-    /// Waits until `appended` is durable. If it cannot be, the log is cut back to before it —
-    /// with every record appended after it, which the caller must not acknowledge either.
-    pub fn settle(&mut self, appended: Appended) -> io::Result<()> {
-        let Some(sync) = appended.sync else {
-            return Ok(());
-        };
-        match sync.wait() {
-            Ok(()) => {
-                self.failing.store(false, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => {
-                self.take_back(appended.mark);
-                Err(e)
-            }
-        }
-    }
-
-    /// Counts a call's events and rejections once they are durable (for the snapshots).
-    pub fn count(&mut self, version: &str, events: u64, rejected: &[(u8, u32)]) {
-        self.totals.count(version, events, rejected);
+        })?;
+        self.totals.count(version, events.len() as u64, rejected);
+        Ok(())
     }
 
     /// Logs an advance of the engine's watermark (made durable with the next call's records).
@@ -157,19 +87,14 @@ impl ShardDurable {
                 Ok(())
             }
             Err(e) => {
-                self.take_back(mark);
+                // After a failed fsync the page cache's state is unknown: the record goes.
+                if let Err(cut) = self.log.truncate(mark) {
+                    tracing::error!(error = %cut, "taking back a record that could not be made durable failed");
+                }
+                self.fail();
                 Err(e)
             }
         }
-    }
-
-    /// After a failed write or fsync the page cache's state is unknown: what followed `mark`
-    /// goes.
-    fn take_back(&mut self, mark: u64) {
-        if let Err(cut) = self.log.truncate(mark) {
-            tracing::error!(error = %cut, "taking back records that could not be made durable failed");
-        }
-        self.fail();
     }
 
     fn fail(&self) {

@@ -127,8 +127,15 @@ impl Started {
                 }
             }
         }
-        let mut durable = ShardDurable::new(log, data, writer, totals, sha.clone())
-            .with_context(|| format!("shard {shard}: starting its sync thread"))?;
+        let mut durable = ShardDurable {
+            log,
+            durability: data.durability,
+            writer,
+            models: data.models.clone(),
+            totals,
+            model_sha256: sha.clone(),
+            failing: data.failing.clone(),
+        };
         // A new log begins with the model scoring (what its first records were scored with is
         // then never in doubt), and a restart on another active model switches to it.
         let active_sha = store::sha256_hex(&active_onnx);

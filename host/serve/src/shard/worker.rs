@@ -1,24 +1,20 @@
 //! The shard's thread: drains its queue, merges consecutive ingests into one component call,
-//! answers the other commands in queue order, and checkpoints when it is due. With
-//! `--durability fsync` a call is answered once its log records are synced, which happens on the
-//! shard's sync thread while this thread scores the next call; anything else waits for that sync
-//! first, so that a read never sees what is not yet acknowledged.
+//! answers the other commands in queue order, and checkpoints when it is due.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use edgescore_runtime::{CallError, GuestEvent, LoadedModel, ScoringEngine};
-use edgescore_types::RejectionReason;
+use edgescore_runtime::{CallError, LoadedModel, ScoringEngine};
 use tokio::sync::mpsc;
 
-use super::merge::{Answers, Job, Merged};
+use super::merge::{Job, Merged};
 use super::recovery::Recovery;
 use super::startup::Started;
 use super::{Command, ShardConfig, ShardError, ShardFault, ShardStatus};
 use crate::durable::record::rejection_counts;
-use crate::durable::shard::{Appended, ShardDurable};
+use crate::durable::shard::ShardDurable;
 use crate::telemetry::Counters;
 use crate::watermark::Watermark;
 
@@ -48,18 +44,6 @@ pub struct Worker {
     rebuild_backoff: Backoff,
     /// The shard's files (none with `--ephemeral`).
     durable: Option<ShardDurable>,
-    /// The last call scored, logged and not yet answered: its records are being synced.
-    unacknowledged: Option<Unacknowledged>,
-}
-
-/// A call whose answers and counts wait until its log records are durable.
-struct Unacknowledged {
-    appended: Option<Appended>,
-    answers: Answers,
-    recorded: Vec<GuestEvent>,
-    now: f64,
-    reasons: Vec<RejectionReason>,
-    rejected: Vec<(u8, u32)>,
 }
 
 /// A shard whose capacity is used up answers 503 for this long before it is asked again.
@@ -107,7 +91,6 @@ impl Worker {
             version: started.version,
             rebuild_backoff: Backoff::default(),
             durable: started.durable,
-            unacknowledged: None,
         }
     }
 
@@ -120,7 +103,7 @@ impl Worker {
     }
 
     pub fn run(mut self) {
-        while let Some(first) = self.next_command() {
+        while let Some(first) = self.rx.blocking_recv() {
             let mut queued = first.events();
             let mut commands = vec![first];
             while queued < self.shared.config.max_merge_events {
@@ -141,35 +124,15 @@ impl Worker {
                 self.recover_from_panic();
             }
             if stop {
-                self.acknowledge_pending();
                 break;
             }
             if self.checkpoint_due() {
-                // The checkpoint must hold only what is acknowledged.
-                self.acknowledge_pending();
-                if self.checkpoint_due() {
-                    self.checkpoint();
-                }
+                self.checkpoint();
             }
         }
-        self.acknowledge_pending();
-    }
-
-    /// The next command; while a call waits for its sync, one already queued is taken without
-    /// waiting (it is scored during the sync), else the call is answered before waiting.
-    fn next_command(&mut self) -> Option<Command> {
-        if self.unacknowledged.is_some() {
-            match self.rx.try_recv() {
-                Ok(command) => return Some(command),
-                Err(_) => self.acknowledge_pending(),
-            }
-        }
-        self.rx.blocking_recv()
     }
 
     fn recover_from_panic(&mut self) {
-        // A call that was scored and logged before the panic is answered as its sync says.
-        self.acknowledge_pending();
         self.shared.status.panics.fetch_add(1, Ordering::Relaxed);
         self.shared.status.unhealthy.store(true, Ordering::Relaxed);
         self.recovery.needs_rebuild = true;
@@ -190,7 +153,6 @@ impl Worker {
                 Command::Ingest { events, now, reply } => group.push(Job { events, now, reply }),
                 other => {
                     self.ingest(std::mem::take(&mut group));
-                    self.acknowledge_pending();
                     match self.ready() {
                         Ok(()) => self.answer(other),
                         Err(e) => other.fail(&e),
@@ -242,8 +204,6 @@ impl Worker {
         if jobs.is_empty() {
             return;
         }
-        // The previous call is answered now if its sync is already over.
-        self.acknowledge_if_synced();
         let merged = Merged::new(jobs);
         if let Err(e) = self.ready() {
             return merged.fail(&e);
@@ -271,80 +231,13 @@ impl Worker {
         let now = merged.now;
         let (recorded, answers) = merged.answer(report);
         let rejected = rejection_counts(reasons.iter().copied());
-        // Logged before anyone is told (and before it counts).
-        let appended = match &mut self.durable {
-            Some(durable) => match durable.ingested(&recorded, now, &rejected) {
-                Ok(appended) => {
-                    fail::fail_point!("shard-logged");
-                    Some(appended)
-                }
-                Err(e) => {
-                    self.acknowledge_pending();
-                    let e = self.storage_failed(e);
-                    return answers.fail(&e);
-                }
-            },
-            None => None,
-        };
-        let call = Unacknowledged {
-            appended,
-            answers,
-            recorded,
-            now,
-            reasons,
-            rejected,
-        };
-        // The previous call's sync ran while this one was scored; if it failed, the log was cut
-        // back to before it, and this call's record went with it.
-        if let Some(previous) = self.unacknowledged.take()
-            && let Err(e) = self.acknowledge(previous)
+        // Durable before anyone is told (and before it counts).
+        if let Some(durable) = &mut self.durable
+            && let Err(e) = durable.ingested(&recorded, now, &rejected, &self.version)
         {
-            return call.answers.fail(&e);
+            let e = self.storage_failed(e);
+            return answers.fail(&e);
         }
-        self.unacknowledged = Some(call);
-        self.acknowledge_if_synced();
-        self.observe_capacity();
-    }
-
-    /// Answers the waiting call if its sync is over (or it needs none).
-    fn acknowledge_if_synced(&mut self) {
-        if let Some(call) = &mut self.unacknowledged
-            && call.appended.as_mut().is_none_or(Appended::settled)
-        {
-            self.acknowledge_pending();
-        }
-    }
-
-    /// Answers the waiting call once its sync is over.
-    fn acknowledge_pending(&mut self) {
-        if let Some(call) = self.unacknowledged.take() {
-            let _ = self.acknowledge(call);
-        }
-    }
-
-    /// Waits until `call`'s records are durable, then counts it and sends its answers; if they
-    /// cannot be made durable, its requests get the error, and the engine (which holds them) is
-    /// rebuilt from what the log holds.
-    fn acknowledge(&mut self, call: Unacknowledged) -> Result<(), ShardError> {
-        let Unacknowledged {
-            appended,
-            answers,
-            recorded,
-            now,
-            reasons,
-            rejected,
-        } = call;
-        if let Some(durable) = &mut self.durable {
-            if let Some(appended) = appended
-                && let Err(e) = durable.settle(appended)
-            {
-                let e = self.storage_failed(e);
-                answers.fail(&e);
-                return Err(e);
-            }
-            durable.count(&self.version, recorded.len() as u64, &rejected);
-        }
-        let counters = &self.shared.counters;
         for reason in reasons {
             counters.reject(reason);
         }
@@ -355,10 +248,11 @@ impl Worker {
             .flat_map(|e| e.features.iter().copied())
             .collect();
         counters.observe_features(&rows);
-        // Kept before anyone is told: an acknowledged event is always in what a rebuild replays.
+        // Kept before anyone is told: an acknowledged event is always in what a rebuild replays
+        // (the shard's log, or with `--ephemeral` the copy in memory).
         self.recovery.ingested(recorded, now);
         answers.send();
-        Ok(())
+        self.observe_capacity();
     }
 
     /// Publishes how full the engine is and how much memory it has grown to.
