@@ -260,6 +260,69 @@ async fn a_checkpoint_without_a_next_log_replays_the_current_one_from_its_mark()
     server.stop().await;
 }
 
+/// A durable shard keeps no copy of its checkpoint once the snapshot writer is done with it: a
+/// rebuild reads the snapshot file back. When that file could not be written, or is found
+/// corrupt, it falls back to the snapshot before it (here generation 0's empty state) and
+/// replays the longer log — every acknowledged event comes back, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_falls_back_past_a_snapshot_that_could_not_be_written() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let _no_snapshot = FailPoint::set("snapshot-write", "return");
+    rebuild_from_disk(|_| {}, "snapshot_failures").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_falls_back_past_a_written_snapshot_found_corrupt() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let corrupt = |dir: &std::path::Path| {
+        let snapshot = dir.join("shards").join("0").join("snapshot-000000000001");
+        assert!(
+            snapshot.exists(),
+            "the checkpoint was written as generation 1"
+        );
+        std::fs::write(snapshot, b"garbage").unwrap();
+    };
+    rebuild_from_disk(corrupt, "snapshots_written").await;
+}
+
+/// 40 events checkpointed (its snapshot then written or not, as `counted` says), `damage` done
+/// to the files, 3 events logged after, then a failed call: the rebuild must find all 43.
+async fn rebuild_from_disk(damage: impl FnOnce(&std::path::Path), counted: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = durable_in(&dir, service_config());
+    config.shard.checkpoint_interval = Duration::ZERO;
+    config.shards = 1;
+    let server = NativeServer::start(runtime(), config).await;
+    let c = &server.client;
+    let events = |n: usize, x: f32| -> Vec<Value> {
+        (0..n)
+            .map(|i| event("on-disk", [x + 0.01 * i as f32, 0.2, 0.3]))
+            .collect()
+    };
+    assert_eq!(ingest(c, events(40, 0.1)).await, 40);
+    // The writer reports once it has dropped the checkpoint: no copy is left in memory.
+    until("the snapshot writer is done", async || {
+        let s = c.get("/stats").await.body;
+        (s["storage"][counted].as_u64() == Some(1)).then_some(())
+    })
+    .await;
+    damage(dir.path());
+    // Too few for another checkpoint (under an eighth of the state).
+    assert_eq!(ingest(c, events(3, 0.5)).await, 3);
+    {
+        let _panic = FailPoint::set("shard-handle", "1*panic");
+        let r = c
+            .post_json("/ingest", &json!({"events": events(1, 0.9)}))
+            .await;
+        assert_eq!(r.status, 500, "{}", r.body);
+    }
+    assert_eq!(count_once_rebuilt(c, "on-disk").await, 43);
+    let s = c.get("/stats").await.body;
+    assert_eq!(s["events_in_windows"], 43, "{s}");
+    assert_eq!(s["shard_panics"], 1, "{s}");
+    server.stop().await;
+}
+
 fn registry_with(versions: &[u32]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for &v in versions {

@@ -111,3 +111,52 @@ fn an_interrupted_engine_is_rebuilt_from_its_checkpoint() {
     );
     assert_eq!(engine.restarts(), 1);
 }
+
+/// A checkpoint released to its holder (the snapshot writer, then the file) is rebuilt from
+/// while they hold it; once they drop it, a rebuild refuses — it never starts empty, which would
+/// lose the state — until the holder gives it back.
+#[test]
+fn a_released_checkpoint_is_rebuilt_from_only_while_it_is_held_elsewhere() {
+    let runtime = runtime_with(budget());
+    let mut engine = ScoringEngine::new(&runtime, &seed_onnx(1), EngineConfig::default()).unwrap();
+    let now = 1_700_000_000.0;
+    let event = Event {
+        user_id: "kept".into(),
+        timestamp: now,
+        features: vec![0.1, 0.2, 0.3],
+    };
+    engine.ingest(&[event], now).unwrap();
+    let held = engine.checkpoint().unwrap();
+    engine.release_checkpoint();
+    let kept = engine.median("kept").unwrap();
+    assert_eq!(kept.count, 1);
+
+    engine.rebuild().unwrap();
+    assert_eq!(
+        engine.median("kept").unwrap(),
+        kept,
+        "rebuilt from the held copy"
+    );
+
+    let on_disk = (*held).clone();
+    drop(held);
+    assert!(!engine.holds_checkpoint());
+    match engine.rebuild() {
+        Err(CallError::Instantiate(reason)) => assert!(reason.contains("released"), "{reason}"),
+        other => panic!("expected a refused rebuild, got {other:?}"),
+    }
+    assert!(
+        engine.median("kept").is_err(),
+        "no call starts an empty instance meanwhile"
+    );
+
+    let onnx = engine.model().clone();
+    engine
+        .restore_checkpoint(Some(std::sync::Arc::new(on_disk)), onnx)
+        .unwrap();
+    assert_eq!(
+        engine.median("kept").unwrap(),
+        kept,
+        "restored by its holder"
+    );
+}

@@ -1,8 +1,8 @@
 //! The stateful engine inside the component: windows and counters live in the guest; the host
 //! keeps a checkpoint (a snapshot and the model it was taken with) to rebuild from after a guest
-//! failure.
+//! failure, or, when a copy is kept elsewhere (on disk), only a weak reference to it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use edgescore_types as types;
 use wasmtime::Store;
@@ -27,8 +27,34 @@ pub struct ScoringEngine {
 /// What the engine returns to after a guest failure: the state, in chunks (never a second whole
 /// copy inside the guest, taking or restoring it), and the model it was taken with.
 struct Checkpoint {
-    chunks: Option<Arc<Chunks>>,
+    chunks: Option<Held>,
     onnx: Arc<[u8]>,
+}
+
+/// How the engine holds its checkpoint's chunks.
+enum Held {
+    Kept(Arc<Chunks>),
+    /// Released to whoever keeps a copy (the snapshot writer, then the file it writes): usable
+    /// while they still hold it in memory, then the owner restores it
+    /// ([`ScoringEngine::restore_checkpoint`]) before the engine can be rebuilt.
+    Released(Weak<Chunks>),
+}
+
+impl Checkpoint {
+    /// The chunks to rebuild from: `Ok(None)` for the empty state, `Err` when they were released
+    /// and are gone.
+    fn chunks(&self) -> Result<Option<Arc<Chunks>>, CallError> {
+        match &self.chunks {
+            None => Ok(None),
+            Some(Held::Kept(chunks)) => Ok(Some(chunks.clone())),
+            Some(Held::Released(weak)) => weak.upgrade().map(Some).ok_or_else(|| {
+                CallError::Instantiate(
+                    "the checkpoint was released and is no longer in memory: restore it first"
+                        .into(),
+                )
+            }),
+        }
+    }
 }
 
 /// A chunked snapshot of an engine's state: its header and its chunks of users, as the
@@ -205,25 +231,39 @@ impl ScoringEngine {
         }
         let chunks = Arc::new(Chunks { header, users });
         self.checkpoint = Checkpoint {
-            chunks: Some(chunks.clone()),
+            chunks: Some(Held::Kept(chunks.clone())),
             onnx: self.onnx.clone(),
         };
         Ok(chunks)
     }
 
-    /// Starts again from `chunks` (a checkpoint taken earlier, by this process or one before it)
-    /// with model `onnx`: the new instance restores them, and they are the checkpoint a later
-    /// rebuild returns to.
+    /// Starts again from `chunks` (a checkpoint taken earlier, by this process or one before it;
+    /// none: the empty state) with model `onnx`: the new instance restores them, and they are
+    /// the checkpoint a later rebuild returns to.
     pub fn restore_checkpoint(
         &mut self,
-        chunks: Arc<Chunks>,
+        chunks: Option<Arc<Chunks>>,
         onnx: Arc<[u8]>,
     ) -> Result<(), CallError> {
         self.checkpoint = Checkpoint {
-            chunks: Some(chunks),
+            chunks: chunks.map(Held::Kept),
             onnx,
         };
         self.rebuild()
+    }
+
+    /// Stops keeping the checkpoint's chunks: whoever holds a copy of them (a file) is the one
+    /// to bring them back. Until they are dropped there, a rebuild still uses them; after, it
+    /// fails until [`ScoringEngine::restore_checkpoint`] gives them again.
+    pub fn release_checkpoint(&mut self) {
+        if let Some(Held::Kept(chunks)) = &self.checkpoint.chunks {
+            self.checkpoint.chunks = Some(Held::Released(Arc::downgrade(chunks)));
+        }
+    }
+
+    /// Whether a rebuild has its checkpoint at hand (kept, or released but still in memory).
+    pub fn holds_checkpoint(&self) -> bool {
+        self.checkpoint.chunks().is_ok()
     }
 
     /// Bounds the state the engine takes on to about `state_bytes` of guest memory (0: no
@@ -265,12 +305,13 @@ impl ScoringEngine {
         } = self;
         live.call(
             || {
+                let chunks = checkpoint.chunks()?;
                 start_engine(
                     runtime,
                     &checkpoint.onnx,
                     *config,
                     *capacity,
-                    checkpoint.chunks.as_deref(),
+                    chunks.as_deref(),
                 )
             },
             |i, r| i.call(|b, s| f(&b.edgescore_scoring_engine().engine(), s, r)),

@@ -65,16 +65,23 @@ fn write_snapshots(
         let started = Instant::now();
         let generation = job.meta.generation;
         let path = job.files.snapshot(generation);
-        let written = snapshot::write(&path, job.meta, &job.chunks);
+        let written = (|| {
+            fail::fail_point!("snapshot-write", |_| Err(std::io::Error::other(
+                "injected by the snapshot-write fail point"
+            )));
+            snapshot::write(&path, job.meta, &job.chunks)
+        })();
         let micros = started.elapsed().as_micros() as u64;
+        let bytes = job.chunks.bytes() as u64;
+        // The last copy of the checkpoint in memory (its shard keeps a weak reference): from now
+        // on a rebuild reads the file, or, if it could not be written, the one before it.
+        drop(job.chunks);
         match written {
             Ok(()) => {
                 status.written.fetch_add(1, Ordering::Relaxed);
                 status.last_write_micros.store(micros, Ordering::Relaxed);
-                status
-                    .last_bytes
-                    .store(job.chunks.bytes() as u64, Ordering::Relaxed);
-                tracing::debug!(file = %path.display(), bytes = job.chunks.bytes(), elapsed_ms = micros as f64 / 1e3, "snapshot written");
+                status.last_bytes.store(bytes, Ordering::Relaxed);
+                tracing::debug!(file = %path.display(), bytes, elapsed_ms = micros as f64 / 1e3, "snapshot written");
                 // The previous snapshot stays, to fall back on; what came before it goes.
                 let keep_from = previous.insert(job.files.shard, generation).unwrap_or(0);
                 if let Err(e) = job.files.prune_before(keep_from) {

@@ -73,6 +73,38 @@ impl ShardFiles {
         Ok(())
     }
 
+    /// The newest snapshot of generation `upto` or older that reads whole (none: generation 0's
+    /// empty state, while its log remains): what a rebuild starts from once the checkpoint is
+    /// no longer in memory. Falls back past a snapshot that could not be written or read, as a
+    /// start does; the logs after the one it returns are all still here, since the files of a
+    /// generation go only once two newer snapshots are written.
+    pub fn base_upto(
+        &self,
+        upto: u64,
+    ) -> Result<Option<(SnapshotMeta, Arc<Chunks>)>, RestoreError> {
+        let (snapshots, logs) = self
+            .list()
+            .map_err(|e| RestoreError::new(self.dir.clone(), e.to_string()))?;
+        for generation in snapshots.into_iter().rev().filter(|g| *g <= upto) {
+            let path = self.snapshot(generation);
+            match snapshot::read(&path) {
+                Ok(base) => return Ok(Some(base)),
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "a snapshot cannot be used for a rebuild; falling back to the one before it and its longer log");
+                }
+            }
+        }
+        if logs.first() == Some(&0) {
+            return Ok(None);
+        }
+        Err(RestoreError::new(
+            self.dir.clone(),
+            format!(
+                "no snapshot of generation {upto} or older reads whole, and generation 0's log is gone"
+            ),
+        ))
+    }
+
     fn sync_folder(&self) -> io::Result<()> {
         File::open(&self.dir)?.sync_all()
     }

@@ -1,8 +1,9 @@
 //! Nothing accepted is lost when the guest fails: after a trap or deadline the shard rebuilds the
-//! instance from its last checkpoint (an engine snapshot kept by the host) and replays what it
-//! recorded since, and only the requests of the failed call get an error. With a data directory
-//! what it recorded is read back from the shard's durable log, so the host keeps none of it in
-//! memory; with `--ephemeral` it is kept in memory. Checkpoints wait until the log is worth one,
+//! instance from its last checkpoint (an engine snapshot) and replays what it recorded since, and
+//! only the requests of the failed call get an error. With a data directory both are read back
+//! from the shard's files — the checkpoint from its snapshot once written, what was recorded from
+//! its durable log — so the host keeps neither in memory; with `--ephemeral` both are kept in
+//! memory. Checkpoints wait until the log is worth one,
 //! so their cost per event stays bounded whatever the state's size.
 
 use std::sync::Arc;
@@ -104,9 +105,9 @@ impl Recovery {
         durable: Option<&ShardDurable>,
     ) -> Result<String, CallError> {
         let mut version = self.checkpoint_version.clone();
-        engine.rebuild()?;
         match (&self.replay, durable) {
             (Replay::Memory(log), _) => {
+                engine.rebuild()?;
                 for entry in log {
                     match entry {
                         LogEntry::Advance(w) => engine.advance(*w)?,
@@ -121,9 +122,18 @@ impl Recovery {
                 }
             }
             (Replay::Logged(since), Some(durable)) => {
+                // The checkpoint is in memory only until the snapshot writer is done with it
+                // (which may happen during this very rebuild); then its file is read back.
+                let since = match engine.rebuild() {
+                    Ok(()) => *since,
+                    Err(_) if !engine.holds_checkpoint() => {
+                        restore_from_disk(engine, durable, *since, &mut version)?
+                    }
+                    Err(e) => return Err(e),
+                };
                 durable
                     .log
-                    .replay_since(*since, |record| {
+                    .replay_since(since, |record| {
                         replay_record(engine, durable, record, &mut version)
                     })
                     .map_err(|e| e.0)?;
@@ -166,6 +176,45 @@ impl Recovery {
     pub fn sized(&mut self, events: u64) {
         self.state_events = events;
     }
+}
+
+/// Restores into `engine` the newest snapshot on disk of the checkpoint's generation or older
+/// (the one the checkpoint was written as, unless that write failed); returns where in the logs
+/// the records after it begin.
+fn restore_from_disk(
+    engine: &mut ScoringEngine,
+    durable: &ShardDurable,
+    since: LogMark,
+    version: &mut String,
+) -> Result<LogMark, CallError> {
+    let base = durable
+        .log
+        .files
+        .base_upto(since.generation)
+        .map_err(|e| CallError::Instantiate(format!("reading the shard's snapshot: {e}")))?;
+    let Some((meta, chunks)) = base else {
+        // Generation 0's log begins with the swap to its model, so any model starts it.
+        let onnx = engine.model().clone();
+        engine.restore_checkpoint(None, onnx)?;
+        return Ok(LogMark {
+            generation: 0,
+            offset: 0,
+        });
+    };
+    let onnx = durable.models.get(&meta.model_sha256).map_err(|e| {
+        CallError::Instantiate(format!("reading the model the snapshot names: {e:#}"))
+    })?;
+    engine.restore_checkpoint(Some(chunks), onnx)?;
+    engine.release_checkpoint();
+    *version = meta.version;
+    Ok(if meta.generation == since.generation {
+        since
+    } else {
+        LogMark {
+            generation: meta.generation,
+            offset: 0,
+        }
+    })
 }
 
 /// A failure replaying the durable log, as the rebuild's error.

@@ -77,8 +77,10 @@ impl Started {
             Some((meta, chunks)) => {
                 let onnx = data.models.get(&meta.model_sha256)?;
                 engine
-                    .restore_checkpoint(chunks, onnx)
+                    .restore_checkpoint(Some(chunks), onnx)
                     .context("restoring the snapshot into the component")?;
+                // The snapshot's file is the copy a rebuild reads back: none stays in memory.
+                engine.release_checkpoint();
                 (meta.version, meta.model_sha256, meta.totals)
             }
             None => (

@@ -391,11 +391,16 @@ impl Worker {
             .status
             .checkpoint_micros
             .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        if let Some(durable) = &mut self.durable
-            && let Err(e) = durable.snapshot(chunks, &self.version, self.seen_watermark)
-        {
-            // The current log goes on; the next checkpoint tries again.
-            tracing::error!(shard = self.index, error = %e, "starting the next log failed; the snapshot is not written");
+        if let Some(durable) = &mut self.durable {
+            match durable.snapshot(chunks, &self.version, self.seen_watermark) {
+                // The snapshot's file becomes the copy a rebuild reads: the engine keeps none
+                // once the writer is done with it.
+                Ok(()) => self.engine.release_checkpoint(),
+                // The current log goes on; the next checkpoint tries again.
+                Err(e) => {
+                    tracing::error!(shard = self.index, error = %e, "starting the next log failed; the snapshot is not written")
+                }
+            }
         }
         // The checkpoint holds everything logged so far: a rebuild replays only what follows
         // (the next log's records, or the current one's from here if it could not be started).
