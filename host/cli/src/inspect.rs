@@ -17,7 +17,7 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> Result<()> {
     let runtime = args.runtime.runtime()?;
     let bytes = runtime.component_bytes();
-    let sha = edgescore_registry::sha256_hex(bytes);
+    let sha = runtime.component_sha256();
     println!("component: {:?}", args.runtime.source());
     println!(
         "size: {} bytes ({:.1} MiB), sha256 {sha}",

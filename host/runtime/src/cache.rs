@@ -41,10 +41,25 @@ pub enum Origin {
     Compiled,
 }
 
-/// The cache file for these component bytes under this engine.
-pub fn artifact_path(engine: &Engine, component: &[u8], dir: &Path) -> PathBuf {
-    let digest = Sha256::digest(component);
-    let component_key: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+/// A component's bytes and their sha256 (hex). For the embedded component the digest is
+/// computed at build time, so that a cache hit never reads the bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Wasm<'a> {
+    pub bytes: &'a [u8],
+    pub sha256: &'a str,
+}
+
+/// The sha256 of `bytes`, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The cache file for the component of digest `sha256` (hex) under this engine.
+pub fn artifact_path(engine: &Engine, sha256: &str, dir: &Path) -> PathBuf {
+    let component_key = &sha256[..32];
     let mut hasher = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     dir.join(format!(
@@ -56,20 +71,25 @@ pub fn artifact_path(engine: &Engine, component: &[u8], dir: &Path) -> PathBuf {
 /// Loads the component from the cache, or compiles it and stores it there. A cache that cannot
 /// be used (not private, unreadable, corrupt) only costs the compilation.
 pub fn load_or_compile(engine: &Engine, component: &[u8], dir: &Path) -> Result<Component> {
-    load_or_compile_from(engine, component, dir).map(|(compiled, _)| compiled)
+    let sha256 = sha256_hex(component);
+    let wasm = Wasm {
+        bytes: component,
+        sha256: &sha256,
+    };
+    load_or_compile_from(engine, wasm, dir).map(|(compiled, _)| compiled)
 }
 
-/// [`load_or_compile`], saying where the component came from.
+/// [`load_or_compile`] for a component whose digest is known, saying where it came from.
 pub fn load_or_compile_from(
     engine: &Engine,
-    component: &[u8],
+    component: Wasm<'_>,
     dir: &Path,
 ) -> Result<(Component, Origin)> {
     let private = private_dir(dir);
     if let Err(e) = &private {
         eprintln!("edgescore: not using the compiled-component cache: {e:#}");
     }
-    let path = artifact_path(engine, component, dir);
+    let path = artifact_path(engine, component.sha256, dir);
     if private.is_ok() && path.exists() {
         match trusted_file(&path) {
             // SAFETY: the file is in a folder only this user can write, owned by this user and
@@ -84,7 +104,7 @@ pub fn load_or_compile_from(
             Err(e) => eprintln!("edgescore: not loading {}: {e:#}", path.display()),
         }
     }
-    let compiled = Component::new(engine, component)
+    let compiled = Component::new(engine, component.bytes)
         .map_err(anyhow::Error::from)
         .context("compiling the scoring component")?;
     if private.is_ok()
@@ -187,18 +207,28 @@ mod tests {
         wat::parse_str("(component (core module))").unwrap()
     }
 
+    fn origin_in(engine: &Engine, dir: &Path) -> Origin {
+        let bytes = tiny();
+        let sha256 = sha256_hex(&bytes);
+        let wasm = Wasm {
+            bytes: &bytes,
+            sha256: &sha256,
+        };
+        load_or_compile_from(engine, wasm, dir).unwrap().1
+    }
+
     #[test]
     fn a_private_folder_caches_and_a_corrupt_file_is_compiled_again() {
         let engine = Engine::default();
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("cache");
-        let origin = |dir: &Path| load_or_compile_from(&engine, &tiny(), dir).unwrap().1;
+        let origin = |dir: &Path| origin_in(&engine, dir);
         assert_eq!(origin(&dir), Origin::Compiled);
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         assert_eq!(origin(&dir), Origin::Cache);
         // Corrupt (truncated) or stale bytes under the right name: compiled again, replaced.
-        let path = artifact_path(&engine, &tiny(), &dir);
+        let path = artifact_path(&engine, &sha256_hex(&tiny()), &dir);
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         assert_eq!(origin(&dir), Origin::Compiled);
@@ -213,7 +243,7 @@ mod tests {
         let engine = Engine::default();
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("shared");
-        let origin = |dir: &Path| load_or_compile_from(&engine, &tiny(), dir).unwrap().1;
+        let origin = |dir: &Path| origin_in(&engine, dir);
         assert_eq!(origin(&dir), Origin::Compiled);
         assert_eq!(origin(&dir), Origin::Cache);
         // A folder anyone may write in (as /tmp): a file planted there is not loaded.
@@ -222,7 +252,7 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         assert_eq!(origin(&dir), Origin::Cache);
         // A file others may write: not loaded either.
-        let path = artifact_path(&engine, &tiny(), &dir);
+        let path = artifact_path(&engine, &sha256_hex(&tiny()), &dir);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert_eq!(origin(&dir), Origin::Compiled);
     }

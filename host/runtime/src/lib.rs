@@ -28,7 +28,10 @@ pub mod wit;
 
 pub use engine::{Chunks, GuestEvent, LoadedModel, ScoringEngine, guest_event};
 pub use instance::CallError;
-pub use runtime::{ComponentSource, EMBEDDED_COMPONENT, GuestLimits, Runtime, spawn_epoch_ticker};
+pub use runtime::{
+    ComponentSource, EMBEDDED_COMPONENT, EMBEDDED_COMPONENT_SHA256, GuestLimits, Runtime,
+    spawn_epoch_ticker,
+};
 pub use scorer::Scorer;
 
 /// The version of wasmtime this host runs components with.

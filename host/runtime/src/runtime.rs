@@ -1,6 +1,7 @@
 //! The wasmtime side: one engine with epoch interruption, the scoring component compiled once
 //! (through the `.cwasm` cache), and an `InstancePre` from which every instance starts.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +17,9 @@ use crate::cache;
 
 /// The component built with this host, embedded in the binary.
 pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("EDGESCORE_EMBEDDED_COMPONENT"));
+
+/// [`EMBEDDED_COMPONENT`]'s sha256 (hex), computed when it was embedded.
+pub const EMBEDDED_COMPONENT_SHA256: &str = env!("EDGESCORE_EMBEDDED_COMPONENT_SHA256");
 
 /// How often the epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -118,7 +122,9 @@ pub struct Runtime {
 struct Inner {
     engine: Engine,
     pre: ScoringPre<HostState>,
-    component_bytes: Vec<u8>,
+    /// Borrowed from the binary when embedded: never copied, and read only on a cache miss.
+    component_bytes: Cow<'static, [u8]>,
+    component_sha256: String,
     limits: GuestLimits,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -131,17 +137,28 @@ impl Drop for Inner {
 
 impl Runtime {
     pub fn new(source: &ComponentSource, limits: GuestLimits) -> Result<Self> {
-        let bytes = match source {
-            ComponentSource::Embedded => EMBEDDED_COMPONENT.to_vec(),
-            ComponentSource::Path(path) => std::fs::read(path)
-                .with_context(|| format!("reading the component {}", path.display()))?,
+        let (bytes, sha256) = match source {
+            ComponentSource::Embedded => (
+                Cow::Borrowed(EMBEDDED_COMPONENT),
+                EMBEDDED_COMPONENT_SHA256.to_owned(),
+            ),
+            ComponentSource::Path(path) => {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("reading the component {}", path.display()))?;
+                let sha256 = cache::sha256_hex(&bytes);
+                (Cow::Owned(bytes), sha256)
+            }
         };
         let mut config = Config::new();
         config
             .epoch_interruption(true)
             .consume_fuel(limits.call_fuel.is_some());
         let engine = Engine::new(&config)?;
-        let component = cache::load_or_compile(&engine, &bytes, &cache::default_dir())?;
+        let wasm = cache::Wasm {
+            bytes: &bytes,
+            sha256: &sha256,
+        };
+        let (component, _) = cache::load_or_compile_from(&engine, wasm, &cache::default_dir())?;
 
         let mut linker = Linker::<HostState>::new(&engine);
         // Only what Rust's std links against; the WASI context below grants no files, sockets,
@@ -156,6 +173,7 @@ impl Runtime {
                 engine,
                 pre,
                 component_bytes: bytes,
+                component_sha256: sha256,
                 limits,
                 ticker_stop,
             }),
@@ -168,6 +186,11 @@ impl Runtime {
 
     pub fn component_bytes(&self) -> &[u8] {
         &self.inner.component_bytes
+    }
+
+    /// The component's sha256, in hex.
+    pub fn component_sha256(&self) -> &str {
+        &self.inner.component_sha256
     }
 
     /// A fresh store with the limits applied and an instance of the component in it.
@@ -247,5 +270,20 @@ impl HostMonotonicClock for StoppedClock {
     }
     fn now(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The digest the build script gave is the embedded bytes' own: the cache key and
+    /// `edgescore_build_info` name the component that runs.
+    #[test]
+    fn the_embedded_digest_is_the_embedded_components() {
+        assert_eq!(
+            EMBEDDED_COMPONENT_SHA256,
+            cache::sha256_hex(EMBEDDED_COMPONENT)
+        );
     }
 }

@@ -159,9 +159,7 @@ impl Service {
         let catalog = Catalog::build(runtime, models, config.engine, config.shards, None)?;
         let active = catalog.active();
         let counters = Arc::new(Counters::new(&routes::paths(), catalog.drift(config.drift)));
-        counters
-            .metrics
-            .set_build_info(&edgescore_registry::sha256_hex(runtime.component_bytes()));
+        counters.metrics.set_build_info(runtime.component_sha256());
         let (started, snapshots) =
             shards::start::start_shards(runtime, &config, active, data.as_ref())?;
         let watermark = Arc::new(Watermark::default());
