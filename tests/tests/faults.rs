@@ -235,28 +235,16 @@ async fn a_checkpoint_without_a_next_log_replays_the_current_one_from_its_mark()
     config.shard.checkpoint_interval = Duration::ZERO;
     let server = NativeServer::start(runtime(), config).await;
     let c = &server.client;
-    let events = |n: usize, x: f32| -> Vec<Value> {
-        (0..n)
-            .map(|i| event("marked", [x + 0.01 * i as f32, 0.2, 0.3]))
-            .collect()
-    };
     {
         let _no_rotation = FailPoint::set("log-rotate", "return");
         // Checkpointed after this call; the next log cannot be started.
-        assert_eq!(ingest(c, events(40, 0.1)).await, 40);
+        assert_eq!(ingest(c, events_of("marked", 40, 0.1)).await, 40);
         // Logged after the checkpoint, in the same log (too few for another checkpoint: under
         // an eighth of the state); the panic then fails the next call.
-        assert_eq!(ingest(c, events(3, 0.5)).await, 3);
-        let _panic = FailPoint::set("shard-handle", "1*panic");
-        let r = c
-            .post_json("/ingest", &json!({"events": events(1, 0.9)}))
-            .await;
-        assert_eq!(r.status, 500, "{}", r.body);
+        assert_eq!(ingest(c, events_of("marked", 3, 0.5)).await, 3);
+        fail_a_call_with_a_panic(c, events_of("marked", 1, 0.9)).await;
     }
-    assert_eq!(count_once_rebuilt(c, "marked").await, 43);
-    let s = c.get("/stats").await.body;
-    assert_eq!(s["shard_panics"], 1, "{s}");
-    assert_eq!(s["events_in_windows"], 43, "{s}");
+    every_acknowledged_event_is_back(c, "marked", 43).await;
     server.stop().await;
 }
 
@@ -294,12 +282,7 @@ async fn rebuild_from_disk(damage: impl FnOnce(&std::path::Path), counted: &str)
     config.shards = 1;
     let server = NativeServer::start(runtime(), config).await;
     let c = &server.client;
-    let events = |n: usize, x: f32| -> Vec<Value> {
-        (0..n)
-            .map(|i| event("on-disk", [x + 0.01 * i as f32, 0.2, 0.3]))
-            .collect()
-    };
-    assert_eq!(ingest(c, events(40, 0.1)).await, 40);
+    assert_eq!(ingest(c, events_of("on-disk", 40, 0.1)).await, 40);
     // The writer reports once it has dropped the checkpoint: no copy is left in memory.
     until("the snapshot writer is done", async || {
         let s = c.get("/stats").await.body;
@@ -308,19 +291,32 @@ async fn rebuild_from_disk(damage: impl FnOnce(&std::path::Path), counted: &str)
     .await;
     damage(dir.path());
     // Too few for another checkpoint (under an eighth of the state).
-    assert_eq!(ingest(c, events(3, 0.5)).await, 3);
-    {
-        let _panic = FailPoint::set("shard-handle", "1*panic");
-        let r = c
-            .post_json("/ingest", &json!({"events": events(1, 0.9)}))
-            .await;
-        assert_eq!(r.status, 500, "{}", r.body);
-    }
-    assert_eq!(count_once_rebuilt(c, "on-disk").await, 43);
-    let s = c.get("/stats").await.body;
-    assert_eq!(s["events_in_windows"], 43, "{s}");
-    assert_eq!(s["shard_panics"], 1, "{s}");
+    assert_eq!(ingest(c, events_of("on-disk", 3, 0.5)).await, 3);
+    fail_a_call_with_a_panic(c, events_of("on-disk", 1, 0.9)).await;
+    every_acknowledged_event_is_back(c, "on-disk", 43).await;
     server.stop().await;
+}
+
+/// `n` events of `user`, the first feature rising from `x` by 0.01.
+fn events_of(user: &str, n: usize, x: f32) -> Vec<Value> {
+    (0..n)
+        .map(|i| event(user, [x + 0.01 * i as f32, 0.2, 0.3]))
+        .collect()
+}
+
+/// Ingests `events` while the shard's handling panics: the call fails, nothing acknowledged.
+async fn fail_a_call_with_a_panic(c: &Client, events: Vec<Value>) {
+    let _panic = FailPoint::set("shard-handle", "1*panic");
+    let r = c.post_json("/ingest", &json!({ "events": events })).await;
+    assert_eq!(r.status, 500, "{}", r.body);
+}
+
+/// After the rebuild that one panic caused, `user` has its `n` acknowledged events, once each.
+async fn every_acknowledged_event_is_back(c: &Client, user: &str, n: u64) {
+    assert_eq!(count_once_rebuilt(c, user).await, n);
+    let s = c.get("/stats").await.body;
+    assert_eq!(s["events_in_windows"], n, "{s}");
+    assert_eq!(s["shard_panics"], 1, "{s}");
 }
 
 fn registry_with(versions: &[u32]) -> tempfile::TempDir {
