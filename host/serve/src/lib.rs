@@ -60,6 +60,7 @@ use shard::Shard;
 pub use shard::ShardConfig;
 use shards::Shards;
 use telemetry::Counters;
+pub use telemetry::Metrics;
 use watermark::Watermark;
 
 /// Everything the service is configured with (flags and `EDGESCORE_*` variables in the CLI).
