@@ -13,7 +13,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
+use edgescore_registry::sha256_hex;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -47,14 +47,6 @@ pub enum Origin {
 pub struct Wasm<'a> {
     pub bytes: &'a [u8],
     pub sha256: &'a str,
-}
-
-/// The sha256 of `bytes`, in hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The cache file for the component of digest `sha256` (hex) under this engine.

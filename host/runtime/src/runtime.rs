@@ -145,7 +145,7 @@ impl Runtime {
             ComponentSource::Path(path) => {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("reading the component {}", path.display()))?;
-                let sha256 = cache::sha256_hex(&bytes);
+                let sha256 = edgescore_registry::sha256_hex(&bytes);
                 (Cow::Owned(bytes), sha256)
             }
         };
@@ -283,7 +283,7 @@ mod tests {
     fn the_embedded_digest_is_the_embedded_components() {
         assert_eq!(
             EMBEDDED_COMPONENT_SHA256,
-            cache::sha256_hex(EMBEDDED_COMPONENT)
+            edgescore_registry::sha256_hex(EMBEDDED_COMPONENT)
         );
     }
 }
