@@ -1,7 +1,7 @@
 //! Faults injected where they are hard to provoke from outside (fail-rs fail points, compiled
 //! into the test build only): a shard thread that panics, a rebuild that fails (`/ready`), a
 //! trap between a checkpoint and what follows it, a shard that fails its swap in a reload, a
-//! batch job whose scoring fails; and a reload that waits for queue room or loses its client.
+//! batch job whose scoring fails, a full batch queue; and a reload that waits for queue room or loses its client.
 //!
 //! Fail points are process-wide: the tests here run one at a time, and each stops its service
 //! (joining its shard threads) before the next configures a fail point.
@@ -506,6 +506,59 @@ async fn a_failed_batch_job_says_so() {
     server.stop().await;
 }
 
+/// A full job queue answers 429 (nothing queued); finished jobs are forgotten after the
+/// retention time. The one worker is parked inside the first job, so the second waits in the one
+/// queue slot and the third finds the queue full, however fast the machine scores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_queue_is_bounded_and_jobs_expire() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let mut config = service_config();
+    config.jobs.workers = 1;
+    config.jobs.queue = 1;
+    config.jobs.chunk = 8;
+    config.jobs.retention = Duration::from_millis(300);
+    let server = NativeServer::start(runtime(), config).await;
+    let c = &server.client;
+    let rows: Vec<[f32; 3]> = (0..1_000).map(|i| [i as f32 / 1e3, 0.5, 0.5]).collect();
+    let body = json!({"instances": rows});
+    let submit = async || c.post_json("/batch", &body).await;
+
+    let (release, parked, _point) = park_at("batch-score");
+    let first = submit().await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    eventually("the worker takes the first job", || {
+        parked.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    let second = submit().await;
+    assert_eq!(second.status, 202, "{}", second.body);
+    let refused = submit().await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.retry_after.as_deref(), Some("1"));
+    assert!(
+        refused.error().starts_with("batch: the job queue is full"),
+        "{}",
+        refused.body
+    );
+    release.send(()).unwrap();
+
+    let accepted = [&first, &second].map(|r| r.body["job_id"].as_str().unwrap().to_string());
+    for id in &accepted {
+        let job = edgescore_tests::contract::wait_for_job(c, id).await;
+        assert_eq!(job["status"], "done", "{job}");
+        assert_eq!(job["progress"]["done"], 1_000);
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for id in &accepted {
+        assert_eq!(
+            c.get(&format!("/batch/{id}")).await.status,
+            404,
+            "{id} expired"
+        );
+    }
+    server.stop().await;
+}
+
 /// Two requests queued on one shard are scored in one component call; an event the model scores
 /// as infinite is rejected alone (`non_finite_score`, at its position in its own request), and
 /// nothing else of either request is lost. The shard is held (a fail point blocks its thread)
@@ -592,18 +645,30 @@ fn park_the_shard() -> (
     std::sync::Arc<std::sync::atomic::AtomicBool>,
     FailPoint,
 ) {
+    park_at("shard-handle")
+}
+
+/// The first thread to reach fail point `name` waits there until `release` is sent (or
+/// dropped); `parked` tells when it is there.
+fn park_at(
+    name: &'static str,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    FailPoint,
+) {
     let (release, held) = std::sync::mpsc::channel::<()>();
     let held = std::sync::Mutex::new(Some(held));
     let parked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = parked.clone();
-    fail::cfg_callback("shard-handle", move || {
+    fail::cfg_callback(name, move || {
         if let Some(held) = held.lock().unwrap().take() {
             flag.store(true, std::sync::atomic::Ordering::SeqCst);
             let _ = held.recv();
         }
     })
     .unwrap();
-    (release, parked, FailPoint("shard-handle"))
+    (release, parked, FailPoint(name))
 }
 
 /// A request (but an ingest) not answered within the request timeout gets 503 + Retry-After.

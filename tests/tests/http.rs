@@ -258,49 +258,6 @@ mod native_only {
         assert_eq!(status(&big).await, 200);
     }
 
-    /// A full job queue answers 429 (nothing queued); finished jobs are forgotten after the
-    /// retention time.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn batch_queue_is_bounded_and_jobs_expire() {
-        let mut config = service_config();
-        config.jobs.queue = 1;
-        config.jobs.chunk = 8;
-        config.jobs.retention = Duration::from_millis(300);
-        let server = NativeServer::start(runtime(), config).await;
-        let c = &server.client;
-        let rows: Vec<[f32; 3]> = (0..10_000).map(|i| [i as f32 / 1e4, 0.5, 0.5]).collect();
-        let body = json!({"instances": rows});
-        let mut accepted = Vec::new();
-        let mut refused = None;
-        for _ in 0..5 {
-            let r = c.post_json("/batch", &body).await;
-            match r.status {
-                202 => accepted.push(r.body["job_id"].as_str().unwrap().to_string()),
-                429 => {
-                    refused = Some(r);
-                    break;
-                }
-                s => panic!("{s}: {}", r.body),
-            }
-        }
-        let refused = refused.expect("one worker and one queue slot: the third job is refused");
-        assert_eq!(refused.retry_after.as_deref(), Some("1"));
-        assert!(refused.error().starts_with("batch: the job queue is full"));
-        assert!(accepted.len() <= 2, "{accepted:?}");
-        for id in &accepted {
-            let job = edgescore_tests::contract::wait_for_job(c, id).await;
-            assert_eq!(job["progress"]["done"], 10_000);
-        }
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        for id in &accepted {
-            assert_eq!(
-                c.get(&format!("/batch/{id}")).await.status,
-                404,
-                "{id} expired"
-            );
-        }
-    }
-
     /// Shutdown lets the requests already in the service finish (and be recorded) before it ends.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn graceful_shutdown_finishes_requests_in_flight() {

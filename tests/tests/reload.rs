@@ -3,7 +3,7 @@
 //! keeping their history; bad versions skipped; a rebuild after a swap replaying it in place.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use edgescore_runtime::{GuestLimits, Scorer};
@@ -29,6 +29,20 @@ fn models_in(dir: &tempfile::TempDir) -> ModelSet {
 fn score(version: u32, row: [f32; 3]) -> f64 {
     let mut scorer = Scorer::new(runtime(), &seed_onnx(version)).unwrap();
     f64::from(scorer.score(&row).unwrap()[0])
+}
+
+/// Waits until `answered` (the clients' answered requests) reaches `n`. With c clients, each
+/// with one request at a time, `c` answers before a reload means every client was scored before
+/// it, and `2c` answers after it means requests begun after it were too: no sleep to guess.
+async fn until_answered(answered: &AtomicUsize, n: usize) {
+    let started = std::time::Instant::now();
+    while answered.load(Ordering::SeqCst) < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the clients stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 async fn median(c: &Client, user: &str) -> Value {
@@ -66,9 +80,11 @@ async fn every_shard_switches_at_one_point_of_the_ingest_order() {
             .unwrap()
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
     for k in 0..6 {
         let (c, stop, on) = (c.clone(), stop.clone(), on.clone());
+        let answered = answered.clone();
         clients.push(tokio::spawn(async move {
             let mut sent = Vec::new();
             while !stop.load(Ordering::Relaxed) || sent.len() < 10 {
@@ -85,14 +101,15 @@ async fn every_shard_switches_at_one_point_of_the_ingest_order() {
                     r.body
                 );
                 sent.push(users);
+                answered.fetch_add(1, Ordering::SeqCst);
             }
             sent
         }));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_answered(&answered, 6).await;
     add_seed_version(dir.path(), 2);
     assert_eq!(c.post("/models/reload", "").await.status, 200);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_answered(&answered, answered.load(Ordering::SeqCst) + 12).await;
     stop.store(true, Ordering::Relaxed);
     let version = async |user: &str| {
         let m = median(c, user).await["median"].as_f64().unwrap();
@@ -133,9 +150,10 @@ async fn reload_under_concurrent_ingest_fails_nothing_and_keeps_the_windows() {
     ingest_one(c, "before", row).await;
 
     let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
     for k in 0..8 {
-        let (c, stop) = (c.clone(), stop.clone());
+        let (c, stop, answered) = (c.clone(), stop.clone(), answered.clone());
         clients.push(tokio::spawn(async move {
             let (mut sent, mut failed, mut requests) = (0u64, Vec::new(), 0u32);
             while !stop.load(Ordering::Relaxed) || requests < 20 {
@@ -144,6 +162,7 @@ async fn reload_under_concurrent_ingest_fails_nothing_and_keeps_the_windows() {
                     .collect();
                 let r = c.post_json("/ingest", &json!({"events": events})).await;
                 requests += 1;
+                answered.fetch_add(1, Ordering::SeqCst);
                 if r.status == 200 && r.body["processed"] == 20 {
                     sent += 20;
                 } else {
@@ -153,14 +172,14 @@ async fn reload_under_concurrent_ingest_fails_nothing_and_keeps_the_windows() {
             (sent, failed)
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_answered(&answered, 8).await;
     add_seed_version(dir.path(), 2);
     let r = c.post("/models/reload", "").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["swapped"], true);
     assert_eq!(r.body["previous"]["version"], 1);
     assert_eq!(r.body["active"]["version"], 2);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_answered(&answered, answered.load(Ordering::SeqCst) + 16).await;
     stop.store(true, Ordering::Relaxed);
     let mut total = 1;
     for (k, client) in clients.into_iter().enumerate() {
