@@ -7,8 +7,8 @@
 //!   with models/ and tests/requirements.txt, Node.js, redis-server and Chromium where they are
 //!   missing, playwright-core), builds the component, then fmt, clippy and every test, including
 //!   the jco test in Node.js.
-//! - `cargo xtask build`: the components (scoring, the Spin app and the two composed) and the
-//!   release host only.
+//! - `cargo xtask build`: the components (scoring, pre-initialized by `edgescore-preinit`; the
+//!   Spin app; the two composed) and the release host only.
 //! - `cargo xtask bench [ARGS...]`: `edgescore bench ARGS` on a release host built with native
 //!   tract (the `native-tract` feature), the component against native scoring.
 //! - `cargo xtask bench-http [SECONDS]`: the HTTP benchmark (see `bench_http.rs`).
@@ -23,6 +23,7 @@ mod bench_scaleout;
 mod compose;
 mod fuzz;
 mod host_dependencies;
+mod preinit;
 mod prerequisites;
 
 use std::path::{Path, PathBuf};
@@ -160,6 +161,7 @@ fn ensure_lint_tools() -> Result<()> {
 
 pub(crate) fn build_component() -> Result<()> {
     ensure_wasm_target()?;
+    let preinit_tool = preinit::start()?;
     step(
         "building the scoring component and the Spin app (wasm32-wasip2)",
         cargo()
@@ -170,12 +172,16 @@ pub(crate) fn build_component() -> Result<()> {
     )?;
     let built = component_target_dir().join(WASM_TARGET).join("component");
     std::fs::create_dir_all(component_path().with_file_name(""))?;
-    for file in ["edgescore_scoring.wasm", "edgescore_http.wasm"] {
-        write_if_changed(
-            &component_path().with_file_name(file),
-            &std::fs::read(built.join(file))?,
-        )?;
-    }
+    // What ships, and what every test and host uses: the pre-initialized scoring component.
+    preinit::preinitialize(
+        preinit_tool,
+        &built.join("edgescore_scoring.wasm"),
+        &component_path(),
+    )?;
+    write_if_changed(
+        &component_path().with_file_name("edgescore_http.wasm"),
+        &std::fs::read(built.join("edgescore_http.wasm"))?,
+    )?;
     let size = std::fs::metadata(component_path())?.len();
     eprintln!(
         "xtask: component {} ({:.1} MiB)",

@@ -1,7 +1,8 @@
 //! The scoring component: a thin wit-bindgen layer over `edgescore-engine` exporting
-//! `wit/scoring.wit`. All logic lives in the engine; this file only converts types.
+//! `wit/scoring.wit`. All logic lives in the engine; this file only converts types, and keeps
+//! the model `preload` loads.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 
 use edgescore_engine as engine;
 use edgescore_types as types;
@@ -30,11 +31,47 @@ impl EngineGuest for Component {
 
 export!(Component);
 
+thread_local! {
+    /// The registry's default model and the bytes it was loaded from, once `preload` ran (in a
+    /// pre-initialized component: before the component was written).
+    static PRELOADED: OnceCell<(Vec<u8>, engine::Model)> = const { OnceCell::new() };
+}
+
+impl Guest for Component {
+    fn preload() {
+        PRELOADED.with(|preloaded| {
+            preloaded.get_or_init(|| {
+                let registry = edgescore_registry::Registry::embedded();
+                let default = registry
+                    .select(None, None)
+                    .expect("the built-in registry has a default model");
+                let model = engine::Model::load(&default.onnx)
+                    .expect("the built-in registry's default model loads");
+                (default.onnx.clone(), model)
+            });
+        });
+    }
+}
+
+/// The preloaded model, if `onnx` are the bytes it was loaded from: a copy sharing its
+/// optimized plan.
+fn preloaded(onnx: &[u8]) -> Option<engine::Model> {
+    PRELOADED.with(|preloaded| {
+        preloaded
+            .get()
+            .filter(|(bytes, _)| bytes == onnx)
+            .map(|(_, model)| model.clone())
+    })
+}
+
 pub struct ModelResource(engine::Model);
 
 impl GuestModel for ModelResource {
     fn load(onnx: Vec<u8>) -> Result<Model, ModelError> {
-        let model = engine::Model::load(&onnx).map_err(model_error)?;
+        let model = match preloaded(&onnx) {
+            Some(model) => model,
+            None => engine::Model::load(&onnx).map_err(model_error)?,
+        };
         Ok(Model::new(ModelResource(model)))
     }
 

@@ -7,7 +7,8 @@
 //! - [`engine`]: judges a batch by the rules of `edgescore-types`, scores the accepted events in
 //!   one model call, records them in the windows; medians, stats, snapshot and restore.
 //! - [`snapshot`]: the engine's state as bytes;
-//! - [`capacity`]: how much state an engine with a budget takes on.
+//! - [`capacity`]: how much state an engine with a budget takes on;
+//! - [`hashing`]: fresh hash keys for the maps of user ids.
 //!
 //! ```no_run
 //! use edgescore_engine::{Engine, Model};
@@ -23,6 +24,7 @@
 
 pub mod capacity;
 pub mod engine;
+pub mod hashing;
 pub mod model;
 pub mod snapshot;
 pub mod window;

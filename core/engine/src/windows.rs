@@ -8,6 +8,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
+use crate::hashing::FreshKeys;
 use crate::window::UserWindow;
 
 /// A user slot's expiry entry. Stale entries (the user rescheduled or the slot was reused) are
@@ -57,7 +58,8 @@ struct Slot {
 pub struct Windows {
     window_seconds: f64,
     watermark: Option<f64>,
-    index: HashMap<Box<str>, u32>,
+    /// Keyed per map (see `hashing`): user ids come from clients.
+    index: HashMap<Box<str>, u32, FreshKeys>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     due: BinaryHeap<Reverse<Due>>,
@@ -76,7 +78,7 @@ impl Windows {
         Windows {
             window_seconds,
             watermark: None,
-            index: HashMap::new(),
+            index: HashMap::with_hasher(FreshKeys::new()),
             slots: Vec::new(),
             free: Vec::new(),
             due: BinaryHeap::new(),

@@ -1,0 +1,76 @@
+//! The scoring component ships pre-initialized: `edgescore-preinit` (`host/preinit`, wasmtime
+//! wizer) runs its `preload` export once and writes the component with that state as its initial
+//! state, so that no instance parses and optimizes the default model again (issue 15, cold start).
+//!
+//! The tool builds in a target folder of its own, while the components build: it needs wasmtime
+//! with other features than the host's, and the host's dependencies may be building in target/
+//! at the same time (one cargo process locks its target folder).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cargo, root, step, write_if_changed};
+
+pub(crate) struct Tool {
+    build: Child,
+}
+
+fn target_dir() -> PathBuf {
+    root().join("target/preinit")
+}
+
+fn binary() -> PathBuf {
+    target_dir().join("debug/edgescore-preinit")
+}
+
+/// Starts building the tool (a no-op once built).
+pub(crate) fn start() -> Result<Tool> {
+    let build = cargo()
+        .args([
+            "build",
+            "--quiet",
+            "--package",
+            "edgescore-preinit",
+            "--target-dir",
+        ])
+        .arg(target_dir())
+        .spawn()
+        .context("starting cargo")?;
+    Ok(Tool { build })
+}
+
+/// Writes the pre-initialized copy of `built` to `shipped`, unless `shipped` is newer than both
+/// `built` and the tool (the copy is not byte-for-byte reproducible: the instance's random hash
+/// seeds are in it, so it is made again only when its inputs change).
+pub(crate) fn preinitialize(mut tool: Tool, built: &Path, shipped: &Path) -> Result<()> {
+    let status = tool.build.wait().context("building edgescore-preinit")?;
+    if !status.success() {
+        bail!("building edgescore-preinit failed ({status})");
+    }
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let up_to_date = match (modified(shipped), modified(built), modified(&binary())) {
+        (Some(shipped), Some(built), Some(tool)) => shipped > built && shipped > tool,
+        _ => false,
+    };
+    if up_to_date {
+        return Ok(());
+    }
+    let scratch = shipped.with_extension("preinit-tmp");
+    step(
+        "pre-initializing the scoring component (edgescore-preinit, wizer)",
+        Command::new(binary()).arg(built).arg(&scratch),
+    )?;
+    let bytes = std::fs::read(&scratch)?;
+    std::fs::remove_file(&scratch)?;
+    write_if_changed(shipped, &bytes)
+}
+
+impl Drop for Tool {
+    /// Stops the build if the components failed, so that it does not outlive xtask.
+    fn drop(&mut self) {
+        let _ = self.build.kill();
+        let _ = self.build.wait();
+    }
+}
