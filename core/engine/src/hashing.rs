@@ -3,8 +3,9 @@
 //! std's `RandomState` draws a thread's keys once and counts up from them. A pre-initialized
 //! component (`edgescore-preinit`, wasmtime wizer) has drawn them already when it is snapshotted,
 //! so every instance of the file would hash user ids with the same keys, readable by anyone who
-//! has the file: colliding ids could be computed offline (hash flooding). Each map built here
-//! asks the host's random source for its own keys when it is created instead.
+//! has the file: colliding ids could be computed offline (hash flooding). Each map of ids asks
+//! the host's random source for its own keys when it is created instead (the windows' index, a
+//! batch's new users); maps of other client-steered values are ordered maps, never hashed.
 
 use std::hash::BuildHasher;
 
