@@ -4,8 +4,8 @@
 //! instance of the copy starts with the model loaded: its first `model.load` of those bytes costs
 //! a comparison instead of a parse and an optimization (issue 15's cold start).
 //!
-//! The instance runs under the same sandbox as in the hosts (no filesystem, network or
-//! environment, stopped clocks); `preload` is kept in the copy, where calling it again does
+//! The instance runs in the same sandbox as in the hosts (`edgescore-sandbox`: no filesystem,
+//! network or environment, stopped clocks); `preload` is kept in the copy, where calling it again does
 //! nothing, so the copy still has every export of the `scoring` world.
 
 use wasmtime::component::{
@@ -60,7 +60,7 @@ pub fn preinit(component: &[u8]) -> Result<Vec<u8>> {
     ))
 }
 
-/// What the instance may use while it pre-initializes: what the hosts grant, nothing more.
+/// What the instance may use while it pre-initializes: what the hosts grant (`edgescore-sandbox`).
 struct Sandbox {
     wasi: WasiCtx,
     table: ResourceTable,
@@ -69,7 +69,7 @@ struct Sandbox {
 impl Sandbox {
     fn new() -> Self {
         Sandbox {
-            wasi: WasiCtx::builder().build(),
+            wasi: edgescore_sandbox::wasi(),
             table: ResourceTable::new(),
         }
     }

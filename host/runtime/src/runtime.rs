@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::ScoringPre;
 use crate::cache;
@@ -195,14 +195,8 @@ impl Runtime {
 
     /// A fresh store with the limits applied and an instance of the component in it.
     pub(crate) fn instantiate(&self) -> Result<(Store<HostState>, crate::bindings::Scoring)> {
-        // No preopened folders, sockets, environment, arguments or stdio; and stopped clocks, so
-        // that the guest's only time is the `now` the host passes in.
-        let wasi = WasiCtx::builder()
-            .wall_clock(StoppedClock)
-            .monotonic_clock(StoppedClock)
-            .build();
         let state = HostState {
-            wasi,
+            wasi: edgescore_sandbox::wasi(),
             table: ResourceTable::new(),
             limits: Limits {
                 inner: StoreLimitsBuilder::new()
@@ -250,27 +244,6 @@ pub fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>)
             }
         })
         .expect("spawning the epoch thread");
-}
-
-/// A clock that always reads zero: the guest gets no ambient time.
-struct StoppedClock;
-
-impl HostWallClock for StoppedClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-    fn now(&self) -> Duration {
-        Duration::ZERO
-    }
-}
-
-impl HostMonotonicClock for StoppedClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-    fn now(&self) -> u64 {
-        0
-    }
 }
 
 #[cfg(test)]
