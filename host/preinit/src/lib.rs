@@ -5,8 +5,8 @@
 //! a comparison instead of a parse and an optimization (issue 15's cold start).
 //!
 //! The instance runs in the same sandbox as in the hosts (`edgescore-sandbox`: no filesystem,
-//! network or environment, stopped clocks); `preload` is kept in the copy, where calling it again does
-//! nothing, so the copy still has every export of the `scoring` world.
+//! network or environment, stopped clocks). `preload` is kept in the copy, where calling it again
+//! does nothing, so the copy still has every export of the `scoring` world.
 
 use wasmtime::component::{
     Component, ComponentType, Instance, Lift, Linker, ResourceTable, WasmList,
