@@ -47,6 +47,11 @@ impl Guest for Component {
                     .expect("the built-in registry has a default model");
                 let model = engine::Model::load(&default.onnx)
                     .expect("the built-in registry's default model loads");
+                // They would be in the snapshot, the same in every instance.
+                assert!(
+                    !engine::hashing::keys_drawn(),
+                    "preload drew the instance's hash keys"
+                );
                 (default.onnx.clone(), model)
             });
         });

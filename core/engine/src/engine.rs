@@ -8,7 +8,7 @@ use edgescore_types::{
 };
 
 use crate::capacity::{self, Admission};
-use crate::hashing::FreshKeys;
+use crate::hashing::InstanceKeys;
 use crate::model::Model;
 use crate::snapshot::{self, Counters, SnapshotUser};
 use crate::windows::{MedianSummary, Windows};
@@ -136,8 +136,8 @@ impl Engine {
         };
         let estimate = capacity::estimate(self.windows.users(), self.windows.events());
         let mut admission = Admission::new(budget, estimate);
-        // Keyed afresh (see `hashing`): the ids are the client's.
-        let mut new_users = std::collections::HashSet::with_hasher(FreshKeys::new());
+        // Keyed per instance (see `hashing`): the ids are the client's.
+        let mut new_users = std::collections::HashSet::with_hasher(InstanceKeys);
         let mut admitted = Vec::with_capacity(accepted.len());
         for index in accepted {
             let user = events[index as usize].user_id.as_str();

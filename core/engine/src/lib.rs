@@ -8,7 +8,7 @@
 //!   one model call, records them in the windows; medians, stats, snapshot and restore.
 //! - [`snapshot`]: the engine's state as bytes;
 //! - [`capacity`]: how much state an engine with a budget takes on;
-//! - [`hashing`]: fresh hash keys for the maps of user ids.
+//! - [`hashing`]: the instance's hash keys for the maps keyed by what clients send.
 //!
 //! ```no_run
 //! use edgescore_engine::{Engine, Model};

@@ -9,7 +9,9 @@
 //! matters more here than the extra reallocations.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BinaryHeap, HashMap};
+
+use crate::hashing::InstanceKeys;
 
 /// A score ordered by `f32::total_cmp`, so that heaps of scores have a total order.
 #[derive(Debug, Clone, Copy)]
@@ -78,10 +80,9 @@ impl ScoreKey for Reverse<Score> {
 #[derive(Debug, Clone)]
 struct LazyHeap<T: ScoreKey> {
     heap: BinaryHeap<T>,
-    /// Removed but still in `heap`: count per score bit pattern. Ordered, not hashed: clients
-    /// steer scores through their features, and a pre-initialized component's hash seeds are
-    /// the same in every instance (see `hashing`), so a hashed map could be flooded.
-    stale: BTreeMap<u32, u32>,
+    /// Removed but still in `heap`: count per score bit pattern (keyed per instance, see
+    /// `hashing`: clients steer scores through their features).
+    stale: HashMap<u32, u32, InstanceKeys>,
     stale_count: usize,
 }
 
@@ -89,7 +90,7 @@ impl<T: ScoreKey> LazyHeap<T> {
     fn new() -> Self {
         LazyHeap {
             heap: BinaryHeap::new(),
-            stale: BTreeMap::new(),
+            stale: HashMap::default(),
             stale_count: 0,
         }
     }
@@ -260,8 +261,7 @@ impl UserWindow {
     /// Heap bytes held by this window (capacity, not only length), for memory accounting.
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        // A B-tree leaf holds 5 to 11 entries in ~104 bytes: at most ~21 bytes per entry.
-        let stale_maps = (self.lower.stale.len() + self.upper.stale.len()) * 21;
+        let stale_maps = (self.lower.stale.capacity() + self.upper.stale.capacity()) * 9;
         self.by_time.capacity() * size_of::<Timed>()
             + (self.lower.heap.capacity() + self.upper.heap.capacity()) * size_of::<Score>()
             + stale_maps

@@ -8,7 +8,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::hashing::FreshKeys;
+use crate::hashing::InstanceKeys;
 use crate::window::UserWindow;
 
 /// A user slot's expiry entry. Stale entries (the user rescheduled or the slot was reused) are
@@ -58,8 +58,8 @@ struct Slot {
 pub struct Windows {
     window_seconds: f64,
     watermark: Option<f64>,
-    /// Keyed per map (see `hashing`): user ids come from clients.
-    index: HashMap<Box<str>, u32, FreshKeys>,
+    /// Keyed per instance (see `hashing`): user ids come from clients.
+    index: HashMap<Box<str>, u32, InstanceKeys>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     due: BinaryHeap<Reverse<Due>>,
@@ -78,7 +78,7 @@ impl Windows {
         Windows {
             window_seconds,
             watermark: None,
-            index: HashMap::with_hasher(FreshKeys::new()),
+            index: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
             due: BinaryHeap::new(),
