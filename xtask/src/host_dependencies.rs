@@ -5,8 +5,8 @@
 //! Cargo has no "dependencies only" build, so this is the host's own build, pointed at a
 //! component that does not exist yet: the two crates that embed one (`edgescore-runtime`,
 //! `edgescore-app-harness`) stop in their build scripts, and `--keep-going` builds everything
-//! else. Its output goes to a log: the failure is expected, and the real build that follows
-//! reports any other problem itself.
+//! else, the pre-initialization tool among it (`preinit.rs`). Its output goes to a log: the
+//! failure is expected, and the real build that follows reports any other problem itself.
 
 use std::process::{Child, Stdio};
 
@@ -26,13 +26,8 @@ pub(crate) fn start() -> Result<HostDependencies> {
         log.display()
     );
     let build = cargo()
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "edgescore",
-            "--keep-going",
-        ])
+        .args(["build", "--release", "--keep-going"])
+        .args(crate::preinit::WITH_THE_HOST)
         .env(
             "EDGESCORE_COMPONENT_WASM",
             pending.join("edgescore_scoring.wasm"),
