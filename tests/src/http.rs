@@ -273,8 +273,8 @@ impl AppServer {
     }
 
     pub async fn start_config(config: AppConfig) -> AppServer {
-        use edgescore_app_harness::{App, EMBEDDED_APP};
-        let app = App::new(EMBEDDED_APP, config).expect("the app compiles and links");
+        use edgescore_app_harness::App;
+        let app = App::new(edgescore_embedded::APP, config).expect("the app compiles and links");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");

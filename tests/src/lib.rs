@@ -7,7 +7,7 @@ pub mod http;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use edgescore_runtime::{ComponentSource, GuestLimits, Runtime};
+use edgescore_runtime::{GuestLimits, Runtime};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -53,7 +53,7 @@ pub fn runtime() -> &'static Runtime {
 }
 
 pub fn runtime_with(limits: GuestLimits) -> Runtime {
-    Runtime::new(&ComponentSource::Embedded, limits).expect("the embedded component loads")
+    Runtime::new(&edgescore_embedded::scoring_component(), limits).expect("the embedded component loads")
 }
 
 /// Deterministic rows in [0, 1) (or wider with `scale`).

@@ -172,7 +172,7 @@ fn spin_toml_describes_the_built_app() {
         .unwrap();
     let built = std::fs::read(edgescore_tests::repo_root().join(dependency)).unwrap();
     assert!(
-        built == edgescore_runtime::EMBEDDED_COMPONENT,
+        built == edgescore_embedded::SCORING_COMPONENT,
         "{dependency} is the scoring component"
     );
     let stores: Vec<&str> = component["key_value_stores"]

@@ -2,10 +2,10 @@
 //! both take minutes, and each leaves a core idle for long stretches (the components' tract
 //! crates and their link-time optimization run on one), so side by side they finish sooner.
 //!
-//! Cargo has no "dependencies only" build, so this is the host's own build, pointed at a
-//! component that does not exist yet: the two crates that embed one (`edgescore-runtime`,
-//! `edgescore-app-harness`) stop in their build scripts, and `--keep-going` builds everything
-//! else, the pre-initialization tool among it (`preinit.rs`). Its output goes to a log: the
+//! Cargo has no "dependencies only" build, so this is the host's own build, pointed at
+//! components that do not exist yet: the one crate that embeds them (`edgescore-embedded`) stops
+//! in its build script, and `--keep-going` builds everything else but the binary, the rest of the
+//! host and the pre-initialization tool among it (`preinit.rs`). Its output goes to a log: the
 //! failure is expected, and the real build that follows reports any other problem itself.
 
 use std::process::{Child, Stdio};

@@ -34,9 +34,6 @@ pub use keyvalue::StoreBackend;
 use keyvalue::{KeyValue, KeyValueView, Reads};
 use state::{AppState, NoOutgoingHttp};
 
-/// The Spin app component built with this host, embedded in the binary.
-pub static EMBEDDED_APP: &[u8] = include_bytes!(env!("EDGESCORE_EMBEDDED_APP"));
-
 /// How the app is run.
 #[derive(Debug, Clone)]
 pub struct AppConfig {

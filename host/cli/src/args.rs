@@ -119,7 +119,7 @@ impl RuntimeArgs {
     pub fn source(&self) -> ComponentSource {
         match &self.component {
             Some(path) => ComponentSource::Path(path.clone()),
-            None => ComponentSource::Embedded,
+            None => edgescore_embedded::scoring_component(),
         }
     }
 

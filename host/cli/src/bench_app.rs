@@ -8,7 +8,7 @@ use anyhow::{Result, ensure};
 use axum::body::Bytes;
 use axum::http::Request;
 use clap::Args;
-use edgescore_app_harness::{App, AppConfig, EMBEDDED_APP, StoreBackend};
+use edgescore_app_harness::{App, AppConfig, StoreBackend};
 use edgescore_runtime::GuestLimits;
 use hdrhistogram::Histogram;
 
@@ -26,7 +26,7 @@ pub struct BenchAppArgs {
 
 fn app(reuse: usize) -> Result<std::sync::Arc<App>> {
     App::new(
-        EMBEDDED_APP,
+        edgescore_embedded::APP,
         AppConfig {
             store: "default".into(),
             backend: StoreBackend::Memory,

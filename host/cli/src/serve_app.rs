@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use edgescore_app_harness::runtime_config::RuntimeConfig;
-use edgescore_app_harness::{App, AppConfig, EMBEDDED_APP, StoreBackend};
+use edgescore_app_harness::{App, AppConfig, StoreBackend};
 use edgescore_runtime::GuestLimits;
 
 use crate::logging::LogArgs;
@@ -87,7 +87,7 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
     let component = match &args.component {
         Some(path) => std::fs::read(path)
             .with_context(|| format!("reading the app component {}", path.display()))?,
-        None => EMBEDDED_APP.to_vec(),
+        None => edgescore_embedded::APP.to_vec(),
     };
     let without_token = args.api_token.as_deref().is_none_or(str::is_empty);
     let backend = store_backend(&args)?;

@@ -4,13 +4,16 @@
 //! cargo run -p edgescore-runtime --example embed
 
 use anyhow::Result;
-use edgescore_runtime::{ComponentSource, GuestLimits, Runtime, Scorer, ScoringEngine};
+use edgescore_runtime::{GuestLimits, Runtime, Scorer, ScoringEngine};
 use edgescore_types::{EngineConfig, Event};
 
 /// What the example computes: two rows' scores, and user-7's median and count.
 pub fn run() -> Result<(Vec<f32>, Option<f64>, u32)> {
     // Compiles the component once (then loads it from the .cwasm cache in ~1 ms).
-    let runtime = Runtime::new(&ComponentSource::Embedded, GuestLimits::default())?;
+    let runtime = Runtime::new(
+        &edgescore_embedded::scoring_component(),
+        GuestLimits::default(),
+    )?;
     let registry = edgescore_registry::Registry::embedded();
     let onnx = &registry.select(None, None)?.onnx;
 

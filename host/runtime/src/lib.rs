@@ -7,9 +7,11 @@
 //! Any Rust host can depend on it; `examples/embed.rs` is a complete one:
 //!
 //! ```no_run
-//! use edgescore_runtime::{ComponentSource, GuestLimits, Runtime, Scorer};
+//! use edgescore_runtime::{GuestLimits, Runtime, Scorer};
 //!
-//! let runtime = Runtime::new(&ComponentSource::Embedded, GuestLimits::default())?;
+//! // The component the `edgescore` binary carries, or `ComponentSource::Path` to a built one.
+//! let component = edgescore_embedded::scoring_component();
+//! let runtime = Runtime::new(&component, GuestLimits::default())?;
 //! let onnx = std::fs::read("models/seed-mlp/2/model.onnx")?;
 //! let mut scorer = Scorer::new(&runtime, &onnx)?;
 //! let scores = scorer.score(&[0.1, 0.2, 0.3, 0.9, 0.0, 0.5])?; // two rows of three features
@@ -28,10 +30,7 @@ pub mod wit;
 
 pub use engine::{Chunks, GuestEvent, LoadedModel, ScoringEngine, guest_event};
 pub use instance::CallError;
-pub use runtime::{
-    ComponentSource, EMBEDDED_COMPONENT, EMBEDDED_COMPONENT_SHA256, GuestLimits, Runtime,
-    spawn_epoch_ticker,
-};
+pub use runtime::{ComponentSource, GuestLimits, Runtime, spawn_epoch_ticker};
 pub use scorer::Scorer;
 
 /// The version of wasmtime this host runs components with.

@@ -15,12 +15,6 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::ScoringPre;
 use crate::cache;
 
-/// The component built with this host, embedded in the binary.
-pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("EDGESCORE_EMBEDDED_COMPONENT"));
-
-/// [`EMBEDDED_COMPONENT`]'s sha256 (hex), computed when it was embedded.
-pub const EMBEDDED_COMPONENT_SHA256: &str = env!("EDGESCORE_EMBEDDED_COMPONENT_SHA256");
-
 /// How often the epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
@@ -50,7 +44,12 @@ impl Default for GuestLimits {
 /// Where the component's bytes come from.
 #[derive(Debug, Clone)]
 pub enum ComponentSource {
-    Embedded,
+    /// Bytes in the binary (e.g. `edgescore-embedded`'s), with their sha256 (hex): borrowed,
+    /// never copied, and read only when the compiled copy is not in the cache.
+    Embedded {
+        bytes: &'static [u8],
+        sha256: &'static str,
+    },
     Path(PathBuf),
 }
 
@@ -138,10 +137,9 @@ impl Drop for Inner {
 impl Runtime {
     pub fn new(source: &ComponentSource, limits: GuestLimits) -> Result<Self> {
         let (bytes, sha256) = match source {
-            ComponentSource::Embedded => (
-                Cow::Borrowed(EMBEDDED_COMPONENT),
-                EMBEDDED_COMPONENT_SHA256.to_owned(),
-            ),
+            ComponentSource::Embedded { bytes, sha256 } => {
+                (Cow::Borrowed(*bytes), (*sha256).to_owned())
+            }
             ComponentSource::Path(path) => {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("reading the component {}", path.display()))?;
@@ -244,19 +242,4 @@ pub fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>)
             }
         })
         .expect("spawning the epoch thread");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The digest the build script gave is the embedded bytes' own: the cache key and
-    /// `edgescore_build_info` name the component that runs.
-    #[test]
-    fn the_embedded_digest_is_the_embedded_components() {
-        assert_eq!(
-            EMBEDDED_COMPONENT_SHA256,
-            edgescore_registry::sha256_hex(EMBEDDED_COMPONENT)
-        );
-    }
 }

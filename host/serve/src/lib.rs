@@ -14,10 +14,10 @@
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
-//! use edgescore_runtime::{ComponentSource, GuestLimits, Runtime};
+//! use edgescore_runtime::{GuestLimits, Runtime};
 //! use edgescore_serve::{ModelSet, Service, ServiceConfig};
 //!
-//! let runtime = Runtime::new(&ComponentSource::Embedded, GuestLimits::default())?;
+//! let runtime = Runtime::new(&edgescore_embedded::scoring_component(), GuestLimits::default())?;
 //! let models = ModelSet::from_dir(None, None, None)?; // the registry built in
 //! let service = Service::start(&runtime, models, ServiceConfig::default())?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;

@@ -1,12 +1,28 @@
-//! Build-script helper of `host/runtime` and `host/app-harness`: points `include_bytes!` at a
-//! component built for wasm32-wasip2 by `cargo xtask build` (and gives its sha256), or stops the
-//! build saying how to get it.
+//! Embeds the components built for wasm32-wasip2 by `cargo xtask build` (or named by
+//! `EDGESCORE_COMPONENT_WASM` and `EDGESCORE_APP_WASM`), with the scoring component's sha256, or
+//! stops the build saying how to get them.
 
 use std::path::{Path, PathBuf};
 
+fn main() {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../..");
+    embed(
+        &root,
+        "EDGESCORE_COMPONENT_WASM",
+        "edgescore_scoring.wasm",
+        "EDGESCORE_EMBEDDED_COMPONENT",
+    );
+    embed(
+        &root,
+        "EDGESCORE_APP_WASM",
+        "edgescore_app.wasm",
+        "EDGESCORE_EMBEDDED_APP",
+    );
+}
+
 /// Sets the env var `env` to the component's path: `override_var`'s value, else `file` in the
 /// workspace's component output folder (`root`: the workspace root).
-pub fn embed_component(root: &Path, override_var: &str, file: &str, env: &str) {
+fn embed(root: &Path, override_var: &str, file: &str, env: &str) {
     println!("cargo:rerun-if-env-changed={override_var}");
     let component = std::env::var(override_var)
         .map(PathBuf::from)
