@@ -53,7 +53,8 @@ pub fn runtime() -> &'static Runtime {
 }
 
 pub fn runtime_with(limits: GuestLimits) -> Runtime {
-    Runtime::new(&edgescore_embedded::scoring_component(), limits).expect("the embedded component loads")
+    Runtime::new(&edgescore_embedded::scoring_component(), limits)
+        .expect("the embedded component loads")
 }
 
 /// Deterministic rows in [0, 1) (or wider with `scale`).

@@ -159,9 +159,15 @@ fn ensure_lint_tools() -> Result<()> {
     Ok(())
 }
 
+/// The components, pre-initialized and composed (see `compile_components` and `ship_components`).
 pub(crate) fn build_component() -> Result<()> {
     ensure_wasm_target()?;
     let preinit_tool = preinit::start()?;
+    compile_components()?;
+    ship_components(preinit_tool)
+}
+
+fn compile_components() -> Result<()> {
     step(
         "building the scoring component and the Spin app (wasm32-wasip2)",
         cargo()
@@ -169,10 +175,14 @@ pub(crate) fn build_component() -> Result<()> {
             .args(COMPONENTS)
             .args(["--profile", "component", "--target-dir"])
             .arg(component_target_dir()),
-    )?;
+    )
+}
+
+/// Writes what ships, and what every test and host uses: the pre-initialized scoring component,
+/// the Spin app, and the two composed.
+fn ship_components(preinit_tool: preinit::Tool) -> Result<()> {
     let built = component_target_dir().join(WASM_TARGET).join("component");
     std::fs::create_dir_all(component_path().with_file_name(""))?;
-    // What ships, and what every test and host uses: the pre-initialized scoring component.
     preinit::preinitialize(
         preinit_tool,
         &built.join("edgescore_scoring.wasm"),
@@ -197,14 +207,18 @@ pub(crate) fn build_component() -> Result<()> {
 }
 
 /// The components, then the release host. The first time (no component built yet), the host's
-/// dependencies compile while the components do (see `host_dependencies.rs`).
+/// dependencies, the pre-initialization tool among them, compile while the components do (see
+/// `host_dependencies.rs`); the tool's own build waits for them, since two cargo processes in
+/// one target folder would both compile, on the same two cores.
 fn build() -> Result<()> {
     ensure_wasm_target()?;
-    let first_time = !component_path().exists();
-    let dependencies = first_time.then(host_dependencies::start).transpose()?;
-    build_component()?;
-    if let Some(dependencies) = dependencies {
+    if component_path().exists() {
+        build_component()?;
+    } else {
+        let dependencies = host_dependencies::start()?;
+        compile_components()?;
         dependencies.finish();
+        ship_components(preinit::start()?)?;
     }
     build_host_release()
 }

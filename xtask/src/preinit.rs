@@ -27,8 +27,7 @@ fn binary() -> PathBuf {
 pub(crate) const WITH_THE_HOST: [&str; 4] =
     ["--package", "edgescore", "--package", "edgescore-preinit"];
 
-/// Starts building the tool (a no-op once built). It waits for target/'s lock while the host's
-/// dependencies build there, which build it too.
+/// Starts building the tool (a no-op once built).
 pub(crate) fn start() -> Result<Tool> {
     let build = cargo()
         .args(["build", "--quiet", "--release"])
