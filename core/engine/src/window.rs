@@ -7,6 +7,9 @@
 //! dropped when it reaches the top, and a half with more than one stale entry in eight is rebuilt
 //! (amortized O(1) per removal). Heaps grow by a quarter rather than doubling: memory per event
 //! matters more here than the extra reallocations.
+//!
+//! A window of one event holds it inline, without heaps (16 bytes in all): most users of a wide
+//! audience have one event in the window, and the heaps' bookkeeping would cost ten times that.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
@@ -177,8 +180,115 @@ fn shrink_if_sparse<T: Ord>(heap: &mut BinaryHeap<T>) {
 }
 
 /// One user's window: the events not yet expired and the exact median of their scores.
+#[derive(Debug, Clone, Default)]
+pub struct UserWindow(Layout);
+
+#[derive(Debug, Clone, Default)]
+enum Layout {
+    #[default]
+    Empty,
+    One(Timed),
+    Many(Box<Heaps>),
+}
+
+impl UserWindow {
+    pub fn new() -> Self {
+        UserWindow(Layout::Empty)
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Layout::Empty => 0,
+            Layout::One(_) => 1,
+            Layout::Many(heaps) => heaps.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The timestamp of the oldest event, which expires first.
+    pub fn oldest(&self) -> Option<f64> {
+        match &self.0 {
+            Layout::Empty => None,
+            Layout::One(event) => Some(event.timestamp),
+            Layout::Many(heaps) => heaps.oldest(),
+        }
+    }
+
+    pub fn insert(&mut self, timestamp: f64, score: f32) {
+        let event = Timed { timestamp, score };
+        self.0 = match std::mem::take(&mut self.0) {
+            Layout::Empty => Layout::One(event),
+            Layout::One(first) => {
+                let mut heaps = Box::new(Heaps::new());
+                heaps.insert(first);
+                heaps.insert(event);
+                Layout::Many(heaps)
+            }
+            Layout::Many(mut heaps) => {
+                heaps.insert(event);
+                Layout::Many(heaps)
+            }
+        };
+    }
+
+    /// Drops every event with `timestamp <= cutoff`; returns how many.
+    pub fn expire(&mut self, cutoff: f64) -> usize {
+        match &mut self.0 {
+            Layout::Empty => 0,
+            Layout::One(event) if event.timestamp <= cutoff => {
+                self.0 = Layout::Empty;
+                1
+            }
+            Layout::One(_) => 0,
+            Layout::Many(heaps) => {
+                let expired = heaps.expire(cutoff);
+                // Back to the inline layouts when one event or none is left.
+                match heaps.len() {
+                    0 => self.0 = Layout::Empty,
+                    1 => self.0 = Layout::One(heaps.by_time.peek().expect("one event").0),
+                    _ => {}
+                }
+                expired
+            }
+        }
+    }
+
+    /// The exact median: the middle score, or the mean of the two middle ones, as f64.
+    pub fn median(&self) -> Option<f64> {
+        match &self.0 {
+            Layout::Empty => None,
+            Layout::One(event) => Some(event.score as f64),
+            Layout::Many(heaps) => heaps.median(),
+        }
+    }
+
+    /// The events in the window, in no particular order.
+    pub fn events(&self) -> impl Iterator<Item = (f64, f32)> + '_ {
+        let (one, many) = match &self.0 {
+            Layout::Empty => (None, None),
+            Layout::One(event) => (Some(*event), None),
+            Layout::Many(heaps) => (None, Some(heaps.by_time.iter().map(|Reverse(t)| *t))),
+        };
+        one.into_iter()
+            .chain(many.into_iter().flatten())
+            .map(|t| (t.timestamp, t.score))
+    }
+
+    /// Heap bytes held by this window (capacity, not only length), for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            Layout::Empty | Layout::One(_) => 0,
+            Layout::Many(heaps) => std::mem::size_of::<Heaps>() + heaps.heap_bytes(),
+        }
+    }
+}
+
+/// A window of two events or more: by time, and the two halves of the scores.
 #[derive(Debug, Clone)]
-pub struct UserWindow {
+struct Heaps {
     by_time: BinaryHeap<Reverse<Timed>>,
     /// The lower half of the scores (max on top); holds as many as `upper` or one more.
     lower: LazyHeap<Score>,
@@ -186,37 +296,27 @@ pub struct UserWindow {
     upper: LazyHeap<Reverse<Score>>,
 }
 
-impl Default for UserWindow {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl UserWindow {
-    pub fn new() -> Self {
-        UserWindow {
+impl Heaps {
+    fn new() -> Self {
+        Heaps {
             by_time: BinaryHeap::new(),
             lower: LazyHeap::new(),
             upper: LazyHeap::new(),
         }
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.by_time.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_time.is_empty()
-    }
-
-    /// The timestamp of the oldest event, which expires first.
-    pub fn oldest(&self) -> Option<f64> {
+    fn oldest(&self) -> Option<f64> {
         self.by_time.peek().map(|Reverse(t)| t.timestamp)
     }
 
-    pub fn insert(&mut self, timestamp: f64, score: f32) {
+    fn insert(&mut self, event: Timed) {
+        let score = event.score;
         grow_gently(&mut self.by_time);
-        self.by_time.push(Reverse(Timed { timestamp, score }));
+        self.by_time.push(Reverse(event));
         match self.lower.top() {
             Some(Score(top)) if score.total_cmp(&top) == Ordering::Greater => {
                 self.upper.push(Reverse(Score(score)))
@@ -226,8 +326,7 @@ impl UserWindow {
         self.rebalance();
     }
 
-    /// Drops every event with `timestamp <= cutoff`; returns how many.
-    pub fn expire(&mut self, cutoff: f64) -> usize {
+    fn expire(&mut self, cutoff: f64) -> usize {
         let mut expired = 0;
         while let Some(Reverse(oldest)) = self.by_time.peek().copied() {
             if oldest.timestamp > cutoff {
@@ -243,8 +342,7 @@ impl UserWindow {
         expired
     }
 
-    /// The exact median: the middle score, or the mean of the two middle ones, as f64.
-    pub fn median(&self) -> Option<f64> {
+    fn median(&self) -> Option<f64> {
         let Score(low) = self.lower.top()?;
         if self.lower.live_len() > self.upper.live_len() {
             return Some(low as f64);
@@ -253,13 +351,7 @@ impl UserWindow {
         Some((low as f64 + high as f64) / 2.0)
     }
 
-    /// The events in the window, in no particular order.
-    pub fn events(&self) -> impl Iterator<Item = (f64, f32)> + '_ {
-        self.by_time.iter().map(|Reverse(t)| (t.timestamp, t.score))
-    }
-
-    /// Heap bytes held by this window (capacity, not only length), for memory accounting.
-    pub fn heap_bytes(&self) -> usize {
+    fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
         let stale_maps = (self.lower.stale.capacity() + self.upper.stale.capacity()) * 9;
         self.by_time.capacity() * size_of::<Timed>()
@@ -320,6 +412,26 @@ mod tests {
     }
 
     #[test]
+    fn a_window_is_sixteen_bytes_and_holds_one_event_inline() {
+        assert_eq!(std::mem::size_of::<UserWindow>(), 16);
+        let mut w = UserWindow::new();
+        w.insert(1.0, 0.5);
+        assert!(matches!(w.0, Layout::One(_)));
+        assert_eq!(w.heap_bytes(), 0);
+        w.insert(2.0, 0.25);
+        assert!(matches!(w.0, Layout::Many(_)));
+        assert_eq!(w.expire(1.0), 1);
+        assert!(
+            matches!(w.0, Layout::One(_)),
+            "back inline with one event left"
+        );
+        assert_eq!(w.events().collect::<Vec<_>>(), vec![(2.0, 0.25)]);
+        assert_eq!(w.median(), Some(0.25));
+        assert_eq!(w.expire(2.0), 1);
+        assert!(matches!(w.0, Layout::Empty));
+    }
+
+    #[test]
     fn median_of_odd_and_even_counts() {
         let mut w = UserWindow::new();
         assert_eq!(w.median(), None);
@@ -358,7 +470,10 @@ mod tests {
             w.expire(i as f64 - 100.0);
         }
         assert_eq!(w.len(), 100);
-        assert!(w.lower.heap.len() + w.upper.heap.len() <= 3 * 100 + 64);
+        let Layout::Many(heaps) = &w.0 else {
+            panic!("100 events are in heaps")
+        };
+        assert!(heaps.lower.heap.len() + heaps.upper.heap.len() <= 3 * 100 + 64);
         assert_eq!(w.median(), Some(99_949.5));
     }
 

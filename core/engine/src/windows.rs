@@ -6,7 +6,10 @@
 //! oldest event, so advancing W touches only the users that have something to expire.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::hashing::InstanceKeys;
 use crate::window::UserWindow;
@@ -53,13 +56,18 @@ struct Slot {
     user: Option<User>,
 }
 
+fn hash_id(user_id: &str) -> u64 {
+    InstanceKeys.hash_one(user_id)
+}
+
 /// All users' windows and the watermark.
 #[derive(Debug, Clone)]
 pub struct Windows {
     window_seconds: f64,
     watermark: Option<f64>,
-    /// Keyed per instance (see `hashing`): user ids come from clients.
-    index: HashMap<Box<str>, u32, InstanceKeys>,
+    /// The slots by user id, hashed under the instance's keys (see `hashing`: user ids come from
+    /// clients). It holds slot numbers only: each id is stored once, in its slot.
+    index: HashTable<u32>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     due: BinaryHeap<Reverse<Due>>,
@@ -78,7 +86,7 @@ impl Windows {
         Windows {
             window_seconds,
             watermark: None,
-            index: HashMap::default(),
+            index: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
             due: BinaryHeap::new(),
@@ -110,7 +118,7 @@ impl Windows {
 
     /// Whether the user has a window now.
     pub fn holds(&self, user_id: &str) -> bool {
-        self.index.contains_key(user_id)
+        self.slot_of(user_id).is_some()
     }
 
     /// Raises the watermark to `timestamp` if it is larger (the caller has accepted the event).
@@ -122,8 +130,8 @@ impl Windows {
 
     /// Records an accepted event's score. Call [`Windows::expire`] after a batch.
     pub fn insert(&mut self, user_id: &str, timestamp: f64, score: f32) {
-        let slot = match self.index.get(user_id) {
-            Some(&slot) => slot,
+        let slot = match self.slot_of(user_id) {
+            Some(slot) => slot,
             None => self.new_user(user_id, timestamp),
         };
         let entry = &mut self.slots[slot as usize];
@@ -167,7 +175,12 @@ impl Windows {
                 None => {
                     let user = entry.user.take().expect("checked above");
                     entry.generation = entry.generation.wrapping_add(1);
-                    self.index.remove(&user.id);
+                    if let Ok(indexed) = self
+                        .index
+                        .find_entry(hash_id(&user.id), |&slot| slot == due.slot)
+                    {
+                        indexed.remove();
+                    }
                     self.free.push(due.slot);
                 }
             }
@@ -223,13 +236,24 @@ impl Windows {
         windows
             + self.slots.capacity() * size_of::<Slot>()
             + self.due.capacity() * size_of::<Due>()
-            + self.index.capacity() * (size_of::<Box<str>>() + size_of::<u32>() + 1)
+            + self.index.capacity() * (size_of::<u32>() + 1)
             + self.free.capacity() * size_of::<u32>()
     }
 
     fn user(&self, user_id: &str) -> Option<&User> {
-        let slot = *self.index.get(user_id)?;
+        let slot = self.slot_of(user_id)?;
         self.slots[slot as usize].user.as_ref()
+    }
+
+    fn slot_of(&self, user_id: &str) -> Option<u32> {
+        self.index
+            .find(hash_id(user_id), |&slot| {
+                self.slots[slot as usize]
+                    .user
+                    .as_ref()
+                    .is_some_and(|user| &*user.id == user_id)
+            })
+            .copied()
     }
 
     fn new_user(&mut self, user_id: &str, timestamp: f64) -> u32 {
@@ -243,11 +267,16 @@ impl Windows {
             window: UserWindow::new(),
             due: timestamp,
         });
-        self.index.insert(user_id.into(), slot);
+        let generation = entry.generation;
+        let slots = &self.slots;
+        // Growing the table rehashes the ids it holds, from their slots.
+        self.index.insert_unique(hash_id(user_id), slot, |&other| {
+            hash_id(&slots[other as usize].user.as_ref().expect("indexed").id)
+        });
         self.due.push(Reverse(Due {
             timestamp,
             slot,
-            generation: entry.generation,
+            generation,
         }));
         slot
     }

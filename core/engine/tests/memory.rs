@@ -2,6 +2,7 @@
 //! (10,000 users, ~150 events each in the window, timestamps slightly out of order).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use edgescore_engine::windows::Windows;
@@ -23,8 +24,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// The count is process-wide: one measurement at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn windowed_events_take_at_most_24_bytes_each() {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let before = LIVE.load(Ordering::Relaxed);
     let mut windows = Windows::new(300.0);
     let users: Vec<String> = (0..10_000).map(|u| format!("user-{u}")).collect();
@@ -57,4 +64,31 @@ fn windowed_events_take_at_most_24_bytes_each() {
     assert!((1_400_000.0..1_600_000.0).contains(&events), "{events}");
     assert!(per_event <= 24.0, "{per_event:.1} bytes per event");
     drop(users);
+}
+
+#[test]
+fn a_user_with_one_event_takes_at_most_112_bytes() {
+    // Issue 15's budget: 100 bytes per user plus 12 per windowed event. 200,000 users with one
+    // event each (the shape of a wide, sparse audience), ids like the seed's.
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let users: Vec<String> = (0..200_000).map(|u| format!("user-{u}")).collect();
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut windows = Windows::new(300.0);
+    for (i, user) in users.iter().enumerate() {
+        let t = 1_700_000_000.0 + i as f64 / 1000.0;
+        windows.advance(t);
+        windows.insert(user, t, (i % 1000) as f32 / 1000.0);
+    }
+    windows.expire();
+    let per_user = (LIVE.load(Ordering::Relaxed) - before) as f64 / windows.users() as f64;
+    println!(
+        "{} users with one event: {per_user:.1} bytes per user (all allocations)",
+        windows.users()
+    );
+    assert_eq!(windows.users(), 200_000);
+    assert_eq!(windows.events(), 200_000);
+    assert!(per_user <= 112.0, "{per_user:.1} bytes per user");
+    drop(windows);
 }
