@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use edgescore_runtime::Scorer;
+use edgescore_runtime::{ComponentSource, Scorer};
 
 use crate::args::{ModelArgs, RuntimeArgs};
 
@@ -18,7 +18,10 @@ pub fn run(args: InspectArgs) -> Result<()> {
     let runtime = args.runtime.runtime()?;
     let bytes = runtime.component_bytes();
     let sha = runtime.component_sha256();
-    println!("component: {:?}", args.runtime.source());
+    match args.runtime.source() {
+        ComponentSource::Embedded { .. } => println!("component: embedded in this binary"),
+        ComponentSource::Path(path) => println!("component: {}", path.display()),
+    }
     println!(
         "size: {} bytes ({:.1} MiB), sha256 {sha}",
         bytes.len(),

@@ -228,7 +228,11 @@ fn replay_matches_the_native_engine_on_the_sample() {
 #[test]
 fn inspect_prints_the_exported_wit_and_the_registry() {
     let text = stdout(&edgescore(&["inspect"], ""));
+    // A page, not the component's bytes.
+    assert!(text.len() < 20_000, "{} bytes printed", text.len());
     for needle in [
+        "component: embedded in this binary",
+        "import wasi:random/random@0.2.12;",
         "export edgescore:scoring/scorer@0.1.0;",
         "export edgescore:scoring/engine@0.1.0;",
         "resource engine",

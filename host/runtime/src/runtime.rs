@@ -42,7 +42,7 @@ impl Default for GuestLimits {
 }
 
 /// Where the component's bytes come from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum ComponentSource {
     /// Bytes in the binary (e.g. `edgescore-embedded`'s), with their sha256 (hex): borrowed,
     /// never copied, and read only when the compiled copy is not in the cache.
@@ -51,6 +51,20 @@ pub enum ComponentSource {
         sha256: &'static str,
     },
     Path(PathBuf),
+}
+
+/// Names the source without its megabytes of bytes.
+impl std::fmt::Debug for ComponentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComponentSource::Embedded { bytes, sha256 } => f
+                .debug_struct("Embedded")
+                .field("len", &bytes.len())
+                .field("sha256", sha256)
+                .finish(),
+            ComponentSource::Path(path) => f.debug_tuple("Path").field(path).finish(),
+        }
+    }
 }
 
 /// Per-store host state: a WASI context that grants nothing, and the store's limits.
