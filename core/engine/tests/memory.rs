@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use edgescore_engine::windows::Windows;
 
+mod workload;
+
 struct Counting;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
@@ -36,21 +38,7 @@ fn windowed_events_take_at_most_24_bytes_each() {
     let mut windows = Windows::new(300.0);
     let users: Vec<String> = (0..10_000).map(|u| format!("user-{u}")).collect();
     // 5,000 events/s for 600 s: the window is full and has turned over once.
-    let mut x: u64 = 1;
-    for i in 0..3_000_000u64 {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let user = &users[(x >> 33) as usize % users.len()];
-        let jitter = ((x >> 20) % 1000) as f64 / 1000.0 * 5.0;
-        let t = 1_700_000_000.0 + i as f64 / 5000.0 - jitter;
-        windows.advance(t);
-        windows.insert(user, t, ((x >> 40) % 10_000) as f32 / 10_000.0);
-        if i % 10 == 9 {
-            windows.expire();
-        }
-    }
-    windows.expire();
+    workload::feed(&mut windows, &users, 3_000_000);
     let bytes = (LIVE.load(Ordering::Relaxed) - before) as f64;
     let events = windows.events() as f64;
     let per_event = bytes / events;
