@@ -3,12 +3,13 @@
 //!
 //! - `cargo xtask run [ARGS...]`: builds the component and the release host, then runs the main
 //!   job (`edgescore ARGS`, by default `edgescore serve`: the HTTP service on port 8000).
-//! - `cargo xtask test`: installs what the tests need (the wasm32-wasip2 target, a Python venv
+//! - `cargo xtask test`: installs what the tests need (the two wasm32 targets, a Python venv
 //!   with models/ and tests/requirements.txt, Node.js, redis-server and Chromium where they are
 //!   missing, playwright-core), builds the component, then fmt, clippy and every test, including
 //!   the jco test in Node.js.
 //! - `cargo xtask build`: the components (scoring, pre-initialized by `edgescore-preinit`; the
 //!   Spin app; the two composed) and the release host only.
+//! - `cargo xtask components`: the components only (what `spin build` runs).
 //! - `cargo xtask bench [ARGS...]`: `edgescore bench ARGS` on a release host built with native
 //!   tract (the `native-tract` feature), the component against native scoring.
 //! - `cargo xtask bench-http [SECONDS]`: the HTTP benchmark (see `bench_http.rs`).
@@ -33,15 +34,16 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use prerequisites::{CHROMIUM, NODE, NPM, REDIS_SERVER, ensure_system_tools};
 
+/// The Spin app's target, and where the components that ship are written.
 const WASM_TARGET: &str = "wasm32-wasip2";
-/// The two components, for cargo.
-const COMPONENTS: [&str; 6] = [
-    "--package",
-    "edgescore-scoring",
-    "--package",
-    "edgescore-http",
-    "--target",
-    WASM_TARGET,
+/// The scoring component's: Rust's std without WASI, so that the component imports nothing but
+/// `wasi:random/random` (see `components/scoring/src/random.rs`). `edgescore-preinit` makes a
+/// component of the core module it builds.
+const SCORING_TARGET: &str = "wasm32-unknown-unknown";
+/// The two components, for cargo: each with its target.
+const COMPONENTS: [[&str; 4]; 2] = [
+    ["--package", "edgescore-scoring", "--target", SCORING_TARGET],
+    ["--package", "edgescore-http", "--target", WASM_TARGET],
 ];
 /// Tests and clippy cover `edgescore bench`'s native column too.
 const NATIVE_TRACT: &str = "edgescore/native-tract";
@@ -52,6 +54,7 @@ fn main() {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("build") => build(),
+        Some("components") => build_component(),
         Some("bench") => bench(&args[1..]),
         Some("bench-http") => bench_http::run(&args[1..]),
         Some("bench-durable") => bench_durable::run(&args[1..]),
@@ -59,7 +62,7 @@ fn main() {
         Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask run [edgescore args...] | test | build | bench [edgescore bench args...] | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | fuzz [--secs N] [target...]"
+                "usage: cargo xtask run [edgescore args...] | test | build | components | bench [edgescore bench args...] | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | fuzz [--secs N] [target...]"
             );
             std::process::exit(2);
         }
@@ -123,23 +126,22 @@ fn ensure_wasm_target() -> Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output();
-    match installed {
-        Ok(out)
-            if String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .any(|l| l.trim() == WASM_TARGET) =>
-        {
-            Ok(())
-        }
-        Ok(_) => step(
-            "adding the wasm32-wasip2 target",
-            Command::new("rustup").args(["target", "add", WASM_TARGET]),
-        ),
-        Err(_) => {
-            eprintln!("xtask: rustup not found; assuming the {WASM_TARGET} target is installed");
-            Ok(())
+    let Ok(installed) = installed else {
+        eprintln!(
+            "xtask: rustup not found; assuming the {WASM_TARGET} and {SCORING_TARGET} targets are installed"
+        );
+        return Ok(());
+    };
+    let installed = String::from_utf8_lossy(&installed.stdout);
+    for target in [WASM_TARGET, SCORING_TARGET] {
+        if !installed.lines().any(|l| l.trim() == target) {
+            step(
+                &format!("adding the {target} target"),
+                Command::new("rustup").args(["target", "add", target]),
+            )?;
         }
     }
+    Ok(())
 }
 
 /// rustfmt and clippy come with rustup's default profile, but not with its minimal one.
@@ -168,29 +170,35 @@ pub(crate) fn build_component() -> Result<()> {
 }
 
 fn compile_components() -> Result<()> {
-    step(
-        "building the scoring component and the Spin app (wasm32-wasip2)",
-        cargo()
-            .arg("build")
-            .args(COMPONENTS)
-            .args(["--profile", "component", "--target-dir"])
-            .arg(component_target_dir()),
-    )
+    for (what, component) in ["the scoring component", "the Spin app"]
+        .into_iter()
+        .zip(COMPONENTS)
+    {
+        step(
+            &format!("building {what} ({})", component[3]),
+            cargo()
+                .arg("build")
+                .args(component)
+                .args(["--profile", "component", "--target-dir"])
+                .arg(component_target_dir()),
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes what ships, and what every test and host uses: the pre-initialized scoring component,
 /// the Spin app, and the two composed.
 fn ship_components(preinit_tool: preinit::Tool) -> Result<()> {
-    let built = component_target_dir().join(WASM_TARGET).join("component");
+    let built = |target: &str| component_target_dir().join(target).join("component");
     std::fs::create_dir_all(component_path().with_file_name(""))?;
     preinit::preinitialize(
         preinit_tool,
-        &built.join("edgescore_scoring.wasm"),
+        &built(SCORING_TARGET).join("edgescore_scoring.wasm"),
         &component_path(),
     )?;
     write_if_changed(
         &component_path().with_file_name("edgescore_http.wasm"),
-        &std::fs::read(built.join("edgescore_http.wasm"))?,
+        &std::fs::read(built(WASM_TARGET).join("edgescore_http.wasm"))?,
     )?;
     let size = std::fs::metadata(component_path())?.len();
     eprintln!(
@@ -331,13 +339,18 @@ fn test() -> Result<()> {
             "warnings",
         ])),
     )?;
-    step(
-        "clippy (components, wasm32-wasip2)",
-        cargo()
-            .arg("clippy")
-            .args(COMPONENTS)
-            .args(["--", "-D", "warnings"]),
-    )?;
+    for component in COMPONENTS {
+        step(
+            &format!(
+                "clippy ({} {}, {})",
+                component[0], component[1], component[3]
+            ),
+            cargo()
+                .arg("clippy")
+                .args(component)
+                .args(["--", "-D", "warnings"]),
+        )?;
+    }
     step(
         "tests",
         host_env(cargo().args(["test", "--features", NATIVE_TRACT]))

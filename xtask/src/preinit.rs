@@ -56,7 +56,7 @@ pub(crate) fn preinitialize(mut tool: Tool, built: &Path, shipped: &Path) -> Res
     }
     let scratch = shipped.with_extension("preinit-tmp");
     step(
-        "pre-initializing the scoring component (edgescore-preinit, wizer)",
+        "making the scoring component of its core module and pre-initializing it (edgescore-preinit: wit-component, wizer)",
         Command::new(binary()).arg(built).arg(&scratch),
     )?;
     let bytes = std::fs::read(&scratch)?;

@@ -2,6 +2,11 @@
 //! `wit/scoring.wit`. All logic lives in the engine; this file only converts types, and keeps
 //! the model `preload` loads.
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod allocator;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod random;
+
 use std::cell::{OnceCell, RefCell};
 
 use edgescore_engine as engine;
@@ -10,6 +15,8 @@ use edgescore_types as types;
 wit_bindgen::generate!({
     world: "scoring",
     path: "../../wit",
+    // The world's one import, `wasi:random/random` (see random.rs).
+    generate_all,
 });
 
 use exports::edgescore::scoring::engine::{Guest as EngineGuest, GuestEngine};

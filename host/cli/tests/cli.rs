@@ -232,7 +232,7 @@ fn inspect_prints_the_exported_wit_and_the_registry() {
     assert!(text.len() < 20_000, "{} bytes printed", text.len());
     for needle in [
         "component: embedded in this binary",
-        "import wasi:random/random@0.2.12;",
+        "import wasi:random/random@0.2.0;",
         "export edgescore:scoring/scorer@0.1.0;",
         "export edgescore:scoring/engine@0.1.0;",
         "resource engine",
@@ -241,6 +241,8 @@ fn inspect_prints_the_exported_wit_and_the_registry() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+    // ... and that is its only import (tests/tests/sandbox.rs).
+    assert_eq!(text.matches("  import ").count(), 1, "{text}");
 }
 
 #[test]

@@ -1,12 +1,17 @@
-//! Pre-initialization of the scoring component (wasmtime wizer): an instance runs the
-//! component's `preload` export once, which loads and optimizes the registry's default model,
-//! and a copy of the component is written whose initial state is that instance's state. Every
-//! instance of the copy starts with the model loaded: its first `model.load` of those bytes costs
-//! a comparison instead of a parse and an optimization (issue 15's cold start).
+//! What turns the scoring crate's build into the component that ships, in two steps:
 //!
-//! The instance runs in the same sandbox as in the hosts (`edgescore-sandbox`: no filesystem,
-//! network or environment, stopped clocks). `preload` is kept in the copy, where calling it again
-//! does nothing, so the copy still has every export of the `scoring` world.
+//! 1. [`componentize`]: rustc builds the crate for `wasm32-unknown-unknown` (std without WASI, so
+//!    that the component imports only what it uses), which gives a core module carrying
+//!    wit-bindgen's description of the `scoring` world; wit-component wraps it in a component.
+//! 2. [`preinit`]: pre-initialization (wasmtime wizer): an instance runs the component's
+//!    `preload` export once, which loads and optimizes the registry's default model, and a copy
+//!    of the component is written whose initial state is that instance's state. Every instance
+//!    of the copy starts with the model loaded: its first `model.load` of those bytes costs a
+//!    comparison instead of a parse and an optimization (issue 15's cold start).
+//!
+//! The instance runs in the same sandbox as in the hosts (`edgescore-sandbox`: `wasi:random`
+//! and nothing else). `preload` is kept in the copy, where calling it again does nothing, so the
+//! copy still has every export of the `scoring` world.
 
 use wasmtime::component::{
     Component, ComponentType, Instance, Lift, Linker, ResourceTable, WasmList,
@@ -15,6 +20,20 @@ use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, Result, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
+
+/// The component of the core module `wasm` (wit-component, from the world wit-bindgen embedded in
+/// it); a component is returned unchanged.
+pub fn componentize(wasm: &[u8]) -> Result<Vec<u8>> {
+    // A core module's header is `\0asm` then version 1; a component's has another version and layer.
+    if wasm.get(..8) != Some(b"\0asm\x01\0\0\0") {
+        return Ok(wasm.to_vec());
+    }
+    wit_component::ComponentEncoder::default()
+        .module(wasm)
+        .and_then(|encoder| encoder.validate(true).encode())
+        .map_err(|e| wasmtime::format_err!("{e:#}"))
+        .context("making a component of the core module")
+}
 
 /// The export that `preinit` runs (see `wit/scoring.wit`).
 pub const INIT_EXPORT: &str = "preload";
@@ -37,7 +56,7 @@ pub fn preinit(component: &[u8]) -> Result<Vec<u8>> {
         );
     }
     let mut linker = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    edgescore_sandbox::add_to_linker(&mut linker)?;
     let mut store = Store::new(&engine, Sandbox::new());
     let instance = linker
         .instantiate(&mut store, &instrumented)

@@ -1,5 +1,6 @@
-//! `edgescore-preinit IN OUT`: writes the pre-initialized copy of the scoring component `IN` to
-//! `OUT` (see the library). `cargo xtask build` runs it on the component it ships.
+//! `edgescore-preinit IN OUT`: writes the pre-initialized scoring component made of `IN` (the
+//! scoring crate's core module, or a component) to `OUT` (see the library). `cargo xtask build`
+//! runs it on the component it ships.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,12 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-/// Pre-initializes a scoring component: its `preload` export runs once, and the copy starts in
-/// that state.
+/// Makes the scoring component of a core module and pre-initializes it: its `preload` export
+/// runs once, and the copy starts in that state.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// The scoring component (.wasm).
+    /// The scoring crate's build for wasm32-unknown-unknown, or a scoring component (.wasm).
     component: PathBuf,
     /// Where to write the pre-initialized copy.
     out: PathBuf,
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
     let run = || -> anyhow::Result<usize> {
         let component = std::fs::read(&args.component)
             .with_context(|| format!("reading {}", args.component.display()))?;
+        let component = edgescore_preinit::componentize(&component)?;
         let copy = edgescore_preinit::preinit(&component)?;
         std::fs::write(&args.out, &copy)
             .with_context(|| format!("writing {}", args.out.display()))?;

@@ -3,6 +3,8 @@
 wasmtime::component::bindgen!({
     world: "scoring",
     path: "../../wit",
+    // The world's one import is WASI's; edgescore-sandbox links wasmtime-wasi's.
+    with: { "wasi:random/random": wasmtime_wasi::p2::bindings::random::random },
 });
 
 pub use exports::edgescore::scoring::types;

@@ -173,9 +173,8 @@ impl Runtime {
         let (component, _) = cache::load_or_compile_from(&engine, wasm, &cache::default_dir())?;
 
         let mut linker = Linker::<HostState>::new(&engine);
-        // Only what Rust's std links against; the WASI context below grants no files, sockets,
-        // environment or arguments, and its stdio goes nowhere.
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // `wasi:random/random` and nothing else (the component's only import).
+        edgescore_sandbox::add_to_linker(&mut linker)?;
         let pre = ScoringPre::new(linker.instantiate_pre(&component)?)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));

@@ -23,3 +23,16 @@ pub fn exported_wit(component: &[u8]) -> Result<String> {
     printer.print(resolve, package, &nested)?;
     Ok(printer.output.to_string())
 }
+
+/// The names of what a component imports (`wasi:random/random@0.2.0`, ...), in its order.
+pub fn imports(component: &[u8]) -> Result<Vec<String>> {
+    let decoded = wit_component::decode(component).context("decoding the component's WIT")?;
+    let DecodedWasm::Component(resolve, world) = &decoded else {
+        anyhow::bail!("not a component: a WIT package was given");
+    };
+    Ok(resolve.worlds[*world]
+        .imports
+        .keys()
+        .map(|key| resolve.name_world_key(key))
+        .collect())
+}

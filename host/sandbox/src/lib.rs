@@ -1,37 +1,20 @@
-//! The WASI context the scoring component runs in, in every host of this project (the runtime's
-//! instances, and the instance `edgescore-preinit` snapshots at build time): no preopened
-//! folders, sockets, environment, arguments or stdio; randomness; and stopped clocks, so that the
-//! guest's only time is the `now` the host passes in.
+//! What the scoring component may use of WASI, in every host of this project (the runtime's
+//! instances, and the instance `edgescore-preinit` snapshots at build time): `wasi:random/random`,
+//! from which it draws the keys of its hash maps, and nothing else. The linker holds no other
+//! WASI interface: a component that imported files, sockets, clocks, the environment or stdio
+//! would fail to instantiate instead of getting them.
 
-use std::time::Duration;
+use wasmtime::component::Linker;
+use wasmtime_wasi::p2::bindings::random::random;
+use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi::{WasiCtx, WasiView};
 
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx};
+/// Defines in `linker` the only WASI interface the scoring component imports.
+pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    random::add_to_linker::<T, WasiRandom>(linker, |state| state.ctx().ctx.random())
+}
 
-/// A WASI context that grants the scoring component nothing but randomness.
+/// The WASI context behind that linker: its random source (the operating system's).
 pub fn wasi() -> WasiCtx {
-    WasiCtx::builder()
-        .wall_clock(StoppedClock)
-        .monotonic_clock(StoppedClock)
-        .build()
-}
-
-/// A clock that always reads zero: the guest gets no ambient time.
-struct StoppedClock;
-
-impl HostWallClock for StoppedClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-    fn now(&self) -> Duration {
-        Duration::ZERO
-    }
-}
-
-impl HostMonotonicClock for StoppedClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-    fn now(&self) -> u64 {
-        0
-    }
+    WasiCtx::builder().build()
 }

@@ -1,0 +1,10 @@
+//! The component's allocator: talc. On `wasm32-unknown-unknown` std allocates with Rust's port of
+//! dlmalloc, which grew the linear memory by 20-25% more than wasi-libc's malloc did for the same
+//! windows (198 instead of 159 bytes per one-event user, 44.3 instead of 36.3 per event at 150 a
+//! user: `tests/tests/capacity.rs`); talc grew it by 163 and 36.5, at the same scoring speed
+//! (README, "Numbers").
+
+// SAFETY: a component instance runs on one thread; talc takes the memory past what it finds in
+// use and grows it with `memory.grow`.
+#[global_allocator]
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
