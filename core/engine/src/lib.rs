@@ -24,6 +24,7 @@
 
 pub mod capacity;
 pub mod engine;
+mod growth;
 pub mod hashing;
 pub mod model;
 pub mod snapshot;
