@@ -1,5 +1,5 @@
-//! Time per event of the windows' insert + expire, on two audience shapes: wide and sparse (one
-//! event per user in the window) and narrow and deep (~150 per user). Prints a table; compare
+//! Time per event of the windows' insert + expire, on three audience shapes: wide and sparse (one
+//! event per user in the window), narrow and deep (~150 per user), and deeper (~600 per user). Prints a table; compare
 //! commits by running it at each in one session (`cargo run --release -p edgescore-engine
 //! --example windows_bench`).
 
@@ -24,7 +24,12 @@ fn run(users: usize, events: u64) -> (f64, usize, usize) {
 fn main() {
     println!("| users | events | ns/event | users left | events left |");
     println!("| ---: | ---: | ---: | ---: | ---: |");
-    for (users, events) in [(10_000_000, 3_000_000), (10_000, 3_000_000)] {
+    for (users, events) in [
+        (10_000_000, 3_000_000),
+        (10_000, 3_000_000),
+        (5_000, 3_000_000),
+        (2_500, 3_000_000),
+    ] {
         for _ in 0..3 {
             let (nanos, left, windowed) = run(users, events);
             println!("| {users} | {events} | {nanos:.0} | {left} | {windowed} |");

@@ -1,7 +1,8 @@
 //! A window of a few events (at most [`super::SORTED_MAX`]): one array sorted by score, of exactly
 //! its length. 12 bytes per event and nothing else, where the heaps take ~16 plus their growth and
-//! bookkeeping. The median is read in the middle; an insert copies the array once and expiry
-//! filters it, both O(n) with n bounded by `SORTED_MAX`.
+//! bookkeeping. The median is read in the middle; an insert copies the array into a block one
+//! event larger and expiry the events it keeps into a smaller one, both O(n) with n bounded by
+//! `SORTED_MAX`.
 
 use std::cmp::Ordering;
 
@@ -30,7 +31,9 @@ impl Sorted {
         let at = self
             .0
             .partition_point(|e| by_score(e, &event) == Ordering::Less);
-        // A new array of exactly the new length (a `Vec` would keep spare capacity).
+        // A new array of exactly the new length: growing the old block in place (`realloc`) left
+        // the component's linear memory 25% larger in `tests/tests/capacity.rs` (36.5 bytes per
+        // event instead of 29.3 at 2,000 users with 150 events), its freed blocks less reusable.
         let mut events = Vec::with_capacity(self.0.len() + 1);
         events.extend_from_slice(&self.0[..at]);
         events.push(event);
