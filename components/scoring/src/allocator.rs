@@ -4,7 +4,7 @@
 //! user: `tests/tests/capacity.rs`); talc grew it by 163 and 36.5, at the same scoring speed
 //! (README, "Numbers").
 
-// SAFETY: a component instance runs on one thread; talc takes the memory past what it finds in
-// use and grows it with `memory.grow`.
+// SAFETY: talc requires single-threaded wasm, and a component instance runs on one thread. It
+// claims the pages it adds with `memory.grow`, as much as an allocation needs.
 #[global_allocator]
 static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
