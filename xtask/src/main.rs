@@ -351,6 +351,13 @@ fn test() -> Result<()> {
                 .args(["--", "-D", "warnings"]),
         )?;
     }
+    // The engine's wasm-only code (the component's matmul kernels, core/engine/src/kernel).
+    step(
+        &format!("clippy (edgescore-engine, {SCORING_TARGET})"),
+        cargo()
+            .args(["clippy", "--package", "edgescore-engine", "--target"])
+            .args([SCORING_TARGET, "--", "-D", "warnings"]),
+    )?;
     step(
         "tests",
         host_env(cargo().args(["test", "--features", NATIVE_TRACT]))

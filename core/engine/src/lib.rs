@@ -26,6 +26,9 @@ pub mod capacity;
 pub mod engine;
 mod growth;
 pub mod hashing;
+// The component's matrix-multiply kernels; natively only their tests.
+#[cfg(any(test, all(target_arch = "wasm32", target_feature = "simd128")))]
+mod kernel;
 pub mod model;
 pub mod snapshot;
 pub mod window;

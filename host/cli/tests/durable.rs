@@ -103,12 +103,9 @@ fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     for shard in std::fs::read_dir(dir.join("shards")).unwrap() {
         for f in std::fs::read_dir(shard.unwrap().path()).unwrap() {
             let path = f.unwrap().path();
-            if path
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(prefix)
-            {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            // A `.tmp` is a write that a SIGKILL cut short (the server ignores it).
+            if name.starts_with(prefix) && !name.ends_with(".tmp") {
                 found.push(path);
             }
         }
