@@ -116,8 +116,14 @@ unsafe fn add_record<L: Lanes, const NR: usize>(
 ) {
     unsafe {
         let rows = [L::load(a.add(MR * i)), L::load(a.add(MR * i + 4))];
+        // Four columns: one load and a shuffle each. (Cranelift makes a splat from memory a
+        // scalar load, a move and a broadcast.)
+        let cols = (NR == 4).then(|| L::load(b.add(NR * i)));
         for (c, column) in acc.iter_mut().enumerate() {
-            let b = L::splat(*b.add(NR * i + c));
+            let b = match cols {
+                Some(cols) => cols.broadcast(c),
+                None => L::splat(*b.add(NR * i + c)),
+            };
             for (x, r) in column.iter_mut().zip(rows) {
                 *x = x.add(r.mul(b));
             }
