@@ -8,7 +8,8 @@
 //!   one model call, records them in the windows; medians, stats, snapshot and restore.
 //! - [`snapshot`]: the engine's state as bytes;
 //! - [`capacity`]: how much state an engine with a budget takes on;
-//! - [`hashing`]: the instance's hash keys for the maps keyed by what clients send.
+//! - [`hashing`]: the instance's hash keys for the maps keyed by what clients send;
+//! - `kernel` (in the component only): the f32 matrix-multiply kernels tract runs there.
 //!
 //! ```no_run
 //! use edgescore_engine::{Engine, Model};
