@@ -295,115 +295,39 @@ mod tests {
     fn fused_operations_mean_what_tract_means() {
         const NR: usize = 4;
         let start = |r: usize, c: usize| (10 * r + c) as f32;
-        let rows: Vec<f32> = (0..MR).map(|r| r as f32 - 3.5).collect();
-        let cols: Vec<f32> = (0..NR).map(|c| 2.0 - c as f32).collect();
-        type Case = (FusedKerSpec<f32>, Box<dyn Fn(f32, usize, usize) -> f32>);
+        fn row(i: usize) -> f32 {
+            i as f32 - 3.5
+        }
+        fn col(j: usize) -> f32 {
+            2.0 - j as f32
+        }
+        let rows: Vec<f32> = (0..MR).map(row).collect();
+        let cols: Vec<f32> = (0..NR).map(col).collect();
         let (r, c) = (rows.as_ptr(), cols.as_ptr());
-        let (rr, cc) = (rows.clone(), cols.clone());
-        let cases: Vec<Case> = vec![
-            (
-                FusedKerSpec::ScalarMin(12.0),
-                Box::new(|x, _, _| x.min(12.0)),
-            ),
-            (
-                FusedKerSpec::ScalarMax(12.0),
-                Box::new(|x, _, _| x.max(12.0)),
-            ),
-            (FusedKerSpec::ScalarAdd(1.5), Box::new(|x, _, _| x + 1.5)),
-            (FusedKerSpec::ScalarMul(-2.0), Box::new(|x, _, _| x * -2.0)),
-            (FusedKerSpec::ScalarSub(5.0), Box::new(|x, _, _| 5.0 - x)),
-            (FusedKerSpec::ScalarSubF(5.0), Box::new(|x, _, _| x - 5.0)),
-            (
-                FusedKerSpec::PerRowAdd(r),
-                Box::new({
-                    let v = rr.clone();
-                    move |x, i, _| x + v[i]
-                }),
-            ),
-            (
-                FusedKerSpec::PerRowMul(r),
-                Box::new({
-                    let v = rr.clone();
-                    move |x, i, _| x * v[i]
-                }),
-            ),
-            (
-                FusedKerSpec::PerRowSub(r),
-                Box::new({
-                    let v = rr.clone();
-                    move |x, i, _| v[i] - x
-                }),
-            ),
-            (
-                FusedKerSpec::PerRowSubF(r),
-                Box::new({
-                    let v = rr.clone();
-                    move |x, i, _| x - v[i]
-                }),
-            ),
-            (
-                FusedKerSpec::PerRowMin(r),
-                Box::new({
-                    let v = rr.clone();
-                    move |x, i, _| x.min(v[i])
-                }),
-            ),
-            (
-                FusedKerSpec::PerRowMax(r),
-                Box::new({
-                    let v = rr.clone();
-                    move |x, i, _| x.max(v[i])
-                }),
-            ),
-            (
-                FusedKerSpec::PerColAdd(c),
-                Box::new({
-                    let v = cc.clone();
-                    move |x, _, j| x + v[j]
-                }),
-            ),
-            (
-                FusedKerSpec::PerColMul(c),
-                Box::new({
-                    let v = cc.clone();
-                    move |x, _, j| x * v[j]
-                }),
-            ),
-            (
-                FusedKerSpec::PerColSub(c),
-                Box::new({
-                    let v = cc.clone();
-                    move |x, _, j| v[j] - x
-                }),
-            ),
-            (
-                FusedKerSpec::PerColSubF(c),
-                Box::new({
-                    let v = cc.clone();
-                    move |x, _, j| x - v[j]
-                }),
-            ),
-            (
-                FusedKerSpec::PerColMin(c),
-                Box::new({
-                    let v = cc.clone();
-                    move |x, _, j| x.min(v[j])
-                }),
-            ),
-            (
-                FusedKerSpec::PerColMax(c),
-                Box::new({
-                    let v = cc.clone();
-                    move |x, _, j| x.max(v[j])
-                }),
-            ),
-            (
-                FusedKerSpec::AddRowColProducts(r, c),
-                Box::new({
-                    let (v, w) = (rr.clone(), cc.clone());
-                    move |x, i, j| x + v[i] * w[j]
-                }),
-            ),
+        // Each operation and its value at (x, row i, column j).
+        type Meaning = fn(f32, usize, usize) -> f32;
+        let cases: [(FusedKerSpec<f32>, Meaning); 19] = [
+            (FusedKerSpec::ScalarMin(12.0), |x, _, _| x.min(12.0)),
+            (FusedKerSpec::ScalarMax(12.0), |x, _, _| x.max(12.0)),
+            (FusedKerSpec::ScalarAdd(1.5), |x, _, _| x + 1.5),
+            (FusedKerSpec::ScalarMul(-2.0), |x, _, _| x * -2.0),
+            (FusedKerSpec::ScalarSub(5.0), |x, _, _| 5.0 - x),
+            (FusedKerSpec::ScalarSubF(5.0), |x, _, _| x - 5.0),
+            (FusedKerSpec::PerRowAdd(r), |x, i, _| x + row(i)),
+            (FusedKerSpec::PerRowMul(r), |x, i, _| x * row(i)),
+            (FusedKerSpec::PerRowSub(r), |x, i, _| row(i) - x),
+            (FusedKerSpec::PerRowSubF(r), |x, i, _| x - row(i)),
+            (FusedKerSpec::PerRowMin(r), |x, i, _| x.min(row(i))),
+            (FusedKerSpec::PerRowMax(r), |x, i, _| x.max(row(i))),
+            (FusedKerSpec::PerColAdd(c), |x, _, j| x + col(j)),
+            (FusedKerSpec::PerColMul(c), |x, _, j| x * col(j)),
+            (FusedKerSpec::PerColSub(c), |x, _, j| col(j) - x),
+            (FusedKerSpec::PerColSubF(c), |x, _, j| x - col(j)),
+            (FusedKerSpec::PerColMin(c), |x, _, j| x.min(col(j))),
+            (FusedKerSpec::PerColMax(c), |x, _, j| x.max(col(j))),
+            (FusedKerSpec::AddRowColProducts(r, c), |x, i, j| {
+                x + row(i) * col(j)
+            }),
         ];
         for (spec, meaning) in cases {
             let mut tile: Vec<f32> = (0..NR)
