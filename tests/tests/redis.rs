@@ -1,7 +1,7 @@
 //! The Spin app on Redis: two `serve-app` replicas over one real redis-server are one service.
 //! (Killing a replica process, and Redis under load, are in `host/cli/tests/redis.rs`.)
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use edgescore_app_harness::StoreBackend;
 use edgescore_app_harness::runtime_config::RuntimeConfig;
@@ -230,6 +230,120 @@ async fn redis_down_is_503_then_the_replicas_recover_by_themselves() {
         let m = c.get(&format!("/users/{user}/median")).await;
         assert_eq!(m.body["count"], count, "{user}: {}", m.body);
     }
+}
+
+/// What the store holds as the app reads it: an emptied window or a zeroed counter counts as
+/// absent (taking back a new user's events leaves those).
+fn store_contents(redis: &RedisServer) -> BTreeMap<String, Vec<u8>> {
+    let mut c = redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+    keys.into_iter()
+        .filter_map(|key| {
+            let value: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut c).unwrap();
+            let absent = value.is_empty() || (key.starts_with("count/") && value == b"0");
+            (!absent).then_some((key, value))
+        })
+        .collect()
+}
+
+/// Redis' ACL lets the app write only the keys matching `patterns` (reading every key), or
+/// every key again with `["*"]`: a store that refuses one write while the others go through.
+fn only_writable(redis: &RedisServer, patterns: &[&str]) {
+    let mut acl = redis::cmd("ACL");
+    acl.arg(&["SETUSER", "default", "resetkeys", "%R~*"]);
+    for pattern in patterns {
+        acl.arg(format!("%RW~{pattern}"));
+    }
+    acl.query::<()>(&mut redis.connection()).unwrap();
+}
+
+/// A write refused in the middle of a request (the ones before it went through) is taken back:
+/// 503 with `Retry-After`, the store as it was before the request, and the same request
+/// recorded whole once the store takes it. Refused in turn: the window of the request's second
+/// user, a counter after the windows, the watermark after the counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_refused_mid_request_is_taken_back_whole() {
+    let replicas = Replicas::start(128).await;
+    let c = replicas.split();
+    let t0 = contract::now() - 400.0;
+    let batch = |users: &[&str], t: f64| {
+        let events: Vec<Value> = users
+            .iter()
+            .map(|u| json!({"user_id": u, "timestamp": t, "features": [0.1, 0.2, 0.3]}))
+            .collect();
+        json!({ "events": events })
+    };
+    // Taking back must leave the event a-1 had before.
+    assert_eq!(
+        c.post_json("/ingest", &batch(&["a-1"], t0)).await.status,
+        200
+    );
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "z-1's window",
+            &["user/a*", "count/*", "watermark", "sweep/*"],
+        ),
+        (
+            "the events_processed counter",
+            &[
+                "user/*",
+                "count/users",
+                "count/events_in_windows",
+                "watermark",
+                "sweep/*",
+            ],
+        ),
+        ("the watermark", &["user/*", "count/*", "sweep/*"]),
+    ];
+    for (step, (refused, writable)) in cases.into_iter().enumerate() {
+        // Each request raises the watermark.
+        let request = batch(&["a-1", "z-1"], t0 + 1.0 + step as f64);
+        let before = store_contents(&replicas.redis);
+        only_writable(&replicas.redis, writable);
+        let answer = c.post_json("/ingest", &request).await;
+        only_writable(&replicas.redis, &["*"]);
+        assert_eq!(answer.status, 503, "{refused} refused: {}", answer.body);
+        assert_eq!(answer.retry_after.as_deref(), Some("1"));
+        assert!(answer.error().contains("taken back"), "{}", answer.body);
+        assert_eq!(answer.body["processed"], 0, "{}", answer.body);
+        assert_eq!(
+            answer.body["not_recorded"],
+            json!([0, 1]),
+            "{}",
+            answer.body
+        );
+        assert_eq!(store_contents(&replicas.redis), before, "{refused} refused");
+        let again = c.post_json("/ingest", &request).await;
+        assert_eq!(
+            again.status, 200,
+            "{refused} writable again: {}",
+            again.body
+        );
+    }
+    let windows = async |a: u64, z: u64| {
+        for (user, count) in [("a-1", a), ("z-1", z)] {
+            let m = c.get(&format!("/users/{user}/median")).await;
+            assert_eq!(m.body["count"], count, "{user}: {}", m.body);
+        }
+        let stats = c.get("/stats").await.body;
+        assert_eq!(stats["events_in_windows"], a + z, "{stats}");
+        assert_eq!(
+            stats["users_tracked"],
+            u64::from(a > 0) + u64::from(z > 0),
+            "{stats}"
+        );
+    };
+    windows(4, 3).await;
+    // A request 350 s on expires every event before it: refused at the watermark, it takes its
+    // own events back, and what it expired stays expired, counted so.
+    let late = batch(&["a-1", "z-1"], t0 + 350.0);
+    only_writable(&replicas.redis, &["user/*", "count/*", "sweep/*"]);
+    let answer = c.post_json("/ingest", &late).await;
+    only_writable(&replicas.redis, &["*"]);
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    windows(0, 0).await;
+    assert_eq!(c.post_json("/ingest", &late).await.status, 200);
+    windows(1, 1).await;
 }
 
 /// The checked-in examples: the runtime config names Redis for the store `default`, and the

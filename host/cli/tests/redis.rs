@@ -2,6 +2,7 @@
 //! redis-server: a replica SIGKILLed under load and restarted loses no acknowledged event, and
 //! Redis SIGKILLed under load (append-only, synced on every write) answers 503s, then the
 //! replicas recover by themselves with every acknowledged event kept and nothing of a 503 kept.
+//! (Taking back a request cut off mid-write is tested deterministically in `tests/redis.rs`.)
 
 mod support;
 
@@ -103,9 +104,13 @@ fn client(
                     );
                     Outcomes::enter(&outcomes.refused, events);
                 }
-                // The store stayed away longer than a request keeps taking back.
+                // The store stayed away longer than a request keeps taking back: the answer
+                // accounts for every event, and each user's one event is in doubt (a write whose
+                // answer was lost with the store may or may not have been done).
                 Ok((500, _, answer)) => {
-                    assert!(answer["partial"].is_object(), "{answer}");
+                    let processed = answer["processed"].as_u64().expect("processed");
+                    let not_recorded = answer["not_recorded"].as_array().expect("not_recorded");
+                    assert_eq!(processed + not_recorded.len() as u64, 10, "{answer}");
                     Outcomes::enter(&outcomes.in_doubt, events);
                 }
                 Ok((status, _, answer)) => panic!("{status} {answer}"),
@@ -239,7 +244,15 @@ fn redis_killed_under_load_answers_503_then_recovers_losing_nothing() {
         .collect();
     until("load", || sent.load(Ordering::Relaxed) >= 200);
     redis.kill();
-    until("503s while Redis is down", || outcomes.status(503) >= 8);
+    // A request of the test's own, on each replica, finds the store gone: 503, nothing kept.
+    // Redis comes back at once, so the requests cut off mid-write can take back what they wrote.
+    for (replica, served) in [("a", &a), ("b", &b)] {
+        let probe = vec![Event::new(format!("probe-{replica}"), unix_now(), 0)];
+        let (status, head, answer) = post(&served.address, "/ingest", &body(&probe)).unwrap();
+        assert_eq!(status, 503, "{answer}");
+        assert!(head.to_lowercase().contains("retry-after: 1"), "{head}");
+        Outcomes::enter(&outcomes.refused, probe);
+    }
     redis.restart();
     let ok_before = outcomes.status(200);
     until("recovery", || outcomes.status(200) >= ok_before + 200);
@@ -247,11 +260,9 @@ fn redis_killed_under_load_answers_503_then_recovers_losing_nothing() {
     for c in clients {
         c.join().unwrap();
     }
-    assert!(
-        outcomes.in_doubt.lock().unwrap().is_empty(),
-        "no request was left half done: {:?}",
-        outcomes.statuses
-    );
+    // Every request was answered (the replicas lived on); a 500 (the store away longer than
+    // a take-back waits) is in doubt, checked user by user.
+    assert_eq!(outcomes.status(0), 0, "{:?}", outcomes.statuses);
     check(&a, &outcomes);
     check(&b, &outcomes);
 }

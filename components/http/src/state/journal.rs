@@ -29,6 +29,8 @@ pub struct Journal {
     counters: Vec<(String, i64)>,
     /// What the windows' writes changed that is not in the counters yet.
     uncounted: WindowChange,
+    /// Everything the windows' writes changed, counted or not.
+    recorded: WindowChange,
 }
 
 impl Journal {
@@ -48,7 +50,9 @@ impl Journal {
             events,
             done: written.is_ok(),
         });
-        self.uncounted.add(written?);
+        let change = written?;
+        self.uncounted.add(change);
+        self.recorded.add(change);
         Ok(())
     }
 
@@ -81,8 +85,9 @@ impl Journal {
     }
 
     /// Takes back every write, newest first: counters by the opposite increment, events out of
-    /// their windows. What stays changed (events the writes expired) is then counted. On an
-    /// error, the journal holds what is still to be taken back.
+    /// their windows. The counters are then as before the request, so what stays of the windows'
+    /// changes (events the writes expired) is counted. On an error, the journal holds what is
+    /// still to be taken back.
     pub fn take_back(&mut self, bucket: &Bucket) -> Result<()> {
         let deadline = Instant::now() + TAKE_BACK_WITHIN;
         while let Some((name, delta)) = self.counters.last() {
@@ -93,10 +98,11 @@ impl Journal {
             let change = retrying(deadline, || {
                 windows::take_back(bucket, &write.user_id, &write.events)
             })?;
-            self.uncounted.add(change);
+            self.recorded.add(change);
             self.windows.pop();
         }
-        for (name, delta) in std::mem::take(&mut self.uncounted).counters() {
+        self.uncounted = WindowChange::default();
+        for (name, delta) in std::mem::take(&mut self.recorded).counters() {
             if delta != 0 {
                 retrying(deadline, || count(bucket, name, delta))?;
             }

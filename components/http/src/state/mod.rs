@@ -60,16 +60,21 @@ pub fn open() -> Result<Bucket> {
 }
 
 /// Reads, changes and writes one key atomically; `change` may run several times and gives the
-/// new value and what to report of the change that was written.
+/// new value (none: the value stays as it is, unwritten) and what to report of the change.
 fn update<R>(
     bucket: &Bucket,
     key: &str,
-    mut change: impl FnMut(Option<Vec<u8>>) -> Result<(Vec<u8>, R)>,
+    mut change: impl FnMut(Option<Vec<u8>>) -> Result<(Option<Vec<u8>>, R)>,
 ) -> Result<R> {
     let mut retries = 0;
     let outcome = loop {
         let cas = atomics::Cas::new(bucket, key)?;
         let (value, report) = change(cas.current()?)?;
+        // Nothing to change is nothing to write: taking back a write that was never done then
+        // only reads, even from a store that refuses that key's writes.
+        let Some(value) = value else {
+            break Ok(report);
+        };
         match atomics::swap(cas, &value) {
             Ok(()) => break Ok(report),
             Err(atomics::CasError::CasFailed(_)) if retries + 1 < CAS_ATTEMPTS => {
@@ -108,7 +113,8 @@ pub fn watermark(bucket: &Bucket) -> Result<Option<f64>> {
 pub fn raise_watermark(bucket: &Bucket, to: f64) -> Result<()> {
     update(bucket, WATERMARK, |current| {
         let stored = current.as_deref().and_then(read_f64);
-        Ok((stored.map_or(to, |w| w.max(to)).to_le_bytes().to_vec(), ()))
+        let raised = stored.is_none_or(|w| w < to);
+        Ok((raised.then(|| to.to_le_bytes().to_vec()), ()))
     })
 }
 

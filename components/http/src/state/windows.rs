@@ -85,7 +85,8 @@ fn change_window(
         let mut window = before.clone();
         change(&mut window);
         let change = WindowChange::between(&before, &window);
-        Ok((encode(&key, user_id, &window), change))
+        let value = (window != before).then(|| encode(&key, user_id, &window));
+        Ok((value, change))
     })
 }
 
