@@ -213,9 +213,7 @@ impl Service {
         let queues: Vec<_> = shards.iter().map(|s| s.queue.clone()).collect();
         let ingest_waiting = move || queues.iter().any(|q| q.capacity() < q.max_capacity());
         let job_files = match &data {
-            Some(data) => {
-                Some(durable::jobs::JobFiles::open(&data.path).context("the batch jobs' folder")?)
-            }
+            Some(data) => Some(jobs::JobFiles::open(&data.path).context("the batch jobs' folder")?),
             None => None,
         };
         let predictors = catalog.predictors.clone();

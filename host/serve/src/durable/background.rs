@@ -65,6 +65,8 @@ fn write_snapshots(
         let started = Instant::now();
         let generation = job.meta.generation;
         let path = job.files.snapshot(generation);
+        // The closure bounds the fail point's early `return` (clippy sees only the closure).
+        #[allow(clippy::redundant_closure_call)]
         let written = (|| {
             fail::fail_point!("snapshot-write", |_| Err(std::io::Error::other(
                 "injected by the snapshot-write fail point"

@@ -1,7 +1,8 @@
 //! The service's state on disk (`--data-dir`): per shard, a log of every change to its state,
 //! appended and synced before a request is answered, and snapshots written off the request path;
-//! beside them the models those records name, the active model version, the request counters and
-//! the batch jobs. The directory is locked while a process uses it.
+//! beside them the models those records name, the active model version and the request counters
+//! (the batch jobs keep their own files: `jobs/files.rs`). The directory is locked while a
+//! process uses it.
 //!
 //! - [`record`]: what a shard's log holds; [`snapshot`]: a shard's snapshot file;
 //! - [`shard_log`]: a shard's files by generation, and restoring from them;
@@ -10,7 +11,6 @@
 //! - [`store`]: the small files beside the shards (models, active version, counters, meta).
 
 pub mod background;
-pub mod jobs;
 pub mod record;
 pub mod shard;
 pub mod shard_log;

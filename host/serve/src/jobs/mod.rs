@@ -3,18 +3,23 @@
 //! queues so that ingest traffic keeps priority; `GET /batch/{id}` reports status, progress and,
 //! when done, the predictions. Finished jobs are forgotten after a retention time, and the oldest
 //! first when more than `max_finished` jobs or `max_result_bytes` of predictions are kept. With a
-//! data directory, jobs are kept on disk too ([`crate::durable::jobs`]): a restart queues the
+//! data directory, jobs are kept on disk too ([`files`]): a restart queues the
 //! unfinished ones again and serves the finished ones within their retention.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::durable::jobs::{FinishedJob, JobFiles, QueuedJob, unix_now};
+mod files;
+mod view;
+
+pub use files::JobFiles;
+pub use view::{JobStatus, JobView, Progress};
+
 use crate::models::Predictor;
+use files::{FinishedJob, QueuedJob, unix_now};
 
 #[derive(Debug, Clone, Copy)]
 pub struct JobsConfig {
@@ -31,34 +36,6 @@ pub struct JobsConfig {
     /// Bytes of finished jobs' predictions kept at most (8 per prediction); the oldest job is
     /// forgotten first.
     pub max_result_bytes: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Done,
-    Failed,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Progress {
-    pub done: usize,
-    pub total: usize,
-}
-
-/// `GET /batch/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct JobView {
-    pub job_id: String,
-    pub status: JobStatus,
-    pub progress: Progress,
-    pub model_version: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub predictions: Option<Vec<f64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 struct Job {

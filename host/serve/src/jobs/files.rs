@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use edgescore_durable::atomic;
 use serde::{Deserialize, Serialize};
 
-use crate::jobs::JobView;
+use super::view::JobView;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueuedJob {
