@@ -346,6 +346,48 @@ async fn a_write_refused_mid_request_is_taken_back_whole() {
     windows(1, 1).await;
 }
 
+/// A store that serves reads but refuses writes (Redis out of memory, say): reads still answer,
+/// leaving expired events out, and an ingest gets 503; once writes are taken again, a read
+/// writes the trimmed window back and counts what it dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_answer_while_the_store_refuses_writes() {
+    let replicas = Replicas::start(128).await;
+    let c = replicas.split();
+    let t0 = contract::now() - 400.0;
+    let event = |user: &str, t: f64| json!({"events": [{"user_id": user, "timestamp": t, "features": [0.1, 0.2, 0.3]}]});
+    for t in [t0, t0 + 1.0] {
+        assert_eq!(c.post_json("/ingest", &event("old-1", t)).await.status, 200);
+    }
+    // 350 s on: old-1's events are out of the window.
+    assert_eq!(
+        c.post_json("/ingest", &event("new-1", t0 + 350.0))
+            .await
+            .status,
+        200
+    );
+    only_writable(&replicas.redis, &[]);
+    for (user, count) in [("old-1", 0), ("new-1", 1)] {
+        let m = c.get(&format!("/users/{user}/median")).await;
+        assert_eq!(m.status, 200, "{user} with writes refused: {}", m.body);
+        assert_eq!(m.body["count"], count, "{user}: {}", m.body);
+    }
+    let stats = c.get("/stats").await;
+    assert_eq!(stats.status, 200, "{}", stats.body);
+    let refused = c.post_json("/ingest", &event("new-1", t0 + 351.0)).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    only_writable(&replicas.redis, &["*"]);
+    let m = c.get("/users/old-1/median").await;
+    assert_eq!(
+        (m.status, m.body["count"].clone()),
+        (200, json!(0)),
+        "{}",
+        m.body
+    );
+    let stats = c.get("/stats").await.body;
+    assert_eq!(stats["events_in_windows"], 1, "{stats}");
+    assert_eq!(stats["users_tracked"], 1, "{stats}");
+}
+
 /// The checked-in examples: the runtime config names Redis for the store `default`, and the
 /// SpinKube manifest runs two replicas on the same runtime config.
 #[test]
