@@ -388,6 +388,54 @@ async fn reads_answer_while_the_store_refuses_writes() {
     assert_eq!(stats["users_tracked"], 1, "{stats}");
 }
 
+/// Redis holding every write (`CLIENT PAUSE ... WRITE`, as in a failover) for longer than the
+/// host waits for an answer (2 s) and less than a take-back keeps trying (4 s): the request's
+/// first write gets no answer (a write whose outcome is unknown), the take-back waits for the
+/// pause to end. Whatever the request was answered, the store agrees with it once the held
+/// writes have run: 503, nothing of it; 200, all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_held_past_their_answer_leave_the_store_as_answered() {
+    let replicas = Replicas::start(128).await;
+    let c = replicas.split();
+    let t0 = contract::now() - 100.0;
+    let events: Vec<Value> = ["a-1", "z-1"]
+        .iter()
+        .map(|u| json!({"user_id": u, "timestamp": t0, "features": [0.1, 0.2, 0.3]}))
+        .collect();
+    let before = store_contents(&replicas.redis);
+    let mut conn = replicas.redis.connection();
+    redis::cmd("CLIENT")
+        .arg(&["PAUSE", "3000", "WRITE"])
+        .query::<()>(&mut conn)
+        .unwrap();
+    let answer = c.post_json("/ingest", &json!({ "events": events })).await;
+    // A write of the test's own waits for the pause to end, after the writes held before it.
+    redis::cmd("SET")
+        .arg(&["after-the-pause", "1"])
+        .query::<()>(&mut conn)
+        .unwrap();
+    redis::cmd("DEL")
+        .arg("after-the-pause")
+        .query::<()>(&mut conn)
+        .unwrap();
+    let held = match answer.status {
+        200 => 1,
+        503 => {
+            assert_eq!(store_contents(&replicas.redis), before, "{}", answer.body);
+            0
+        }
+        status => panic!("{status} {}", answer.body),
+    };
+    for user in ["a-1", "z-1"] {
+        let m = c.get(&format!("/users/{user}/median")).await;
+        assert_eq!(
+            m.body["count"], held,
+            "{user} after {}: {}",
+            answer.status, m.body
+        );
+    }
+}
+
 /// The checked-in examples: the runtime config names Redis for the store `default`, and the
 /// SpinKube manifest runs two replicas on the same runtime config.
 #[test]

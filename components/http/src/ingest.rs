@@ -83,7 +83,7 @@ pub async fn ingest(request: Request) -> Result {
                         lost.extend(scored.iter().map(|e| e.2));
                     }
                 }
-                ingest.not_recorded(lost, failed.0);
+                ingest.not_recorded(lost, failed.message);
             }
         },
     }
@@ -93,7 +93,7 @@ pub async fn ingest(request: Request) -> Result {
 fn nothing_kept(failed: &StateError) -> String {
     format!(
         "{}; what the request had written was taken back, nothing of it is recorded",
-        failed.0
+        failed.message
     )
 }
 

@@ -42,14 +42,17 @@ impl Journal {
         events: Vec<(f64, f32)>,
         cutoff: f64,
     ) -> Result<()> {
-        // Entered even if it failed: should the answer have been lost, taking back takes the
-        // events out if the write was done after all (and finds nothing to take if it was not).
+        // Entered even if it failed, unless the store refused it: should the answer have been
+        // lost, taking back takes the events out if the write was done after all (and finds
+        // nothing to take if it was not).
         let written = windows::record(bucket, user_id, &events, cutoff);
-        self.windows.push(WindowWrite {
-            user_id: user_id.to_string(),
-            events,
-            done: written.is_ok(),
-        });
+        if !written.as_ref().is_err_and(|e| e.refused) {
+            self.windows.push(WindowWrite {
+                user_id: user_id.to_string(),
+                events,
+                done: written.is_ok(),
+            });
+        }
         let change = written?;
         self.uncounted.add(change);
         self.recorded.add(change);

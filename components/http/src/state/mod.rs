@@ -34,22 +34,43 @@ const CAS_ATTEMPTS: u32 = 64;
 const WATERMARK: &str = "watermark";
 
 #[derive(Debug)]
-pub struct StateError(pub String);
+pub struct StateError {
+    pub message: String,
+    /// The store answered that it did not do it, so nothing of it needs taking back. A host
+    /// says so by starting its `other` error with `refused:` (edgescore's does, for Redis' error
+    /// replies); otherwise the call may have been done (an answer lost).
+    pub refused: bool,
+}
+
+impl StateError {
+    pub fn new(message: impl Into<String>) -> Self {
+        StateError {
+            message: message.into(),
+            refused: false,
+        }
+    }
+}
 
 impl From<store::Error> for StateError {
     fn from(e: store::Error) -> Self {
-        StateError(match e {
-            store::Error::NoSuchStore => "state: no such key-value store".into(),
-            store::Error::AccessDenied => "state: access to the key-value store denied".into(),
-            store::Error::Other(m) => format!("state: {m}"),
-        })
+        match e {
+            store::Error::NoSuchStore => StateError::new("state: no such key-value store"),
+            store::Error::AccessDenied => StateError {
+                message: "state: access to the key-value store denied".into(),
+                refused: true,
+            },
+            store::Error::Other(m) => StateError {
+                refused: m.starts_with("refused:"),
+                message: format!("state: {m}"),
+            },
+        }
     }
 }
 
 /// The store could not be read or written: 503, nothing of the request was done.
 impl From<StateError> for ApiError {
     fn from(e: StateError) -> Self {
-        ApiError::unavailable(e.0, 1)
+        ApiError::unavailable(e.message, 1)
     }
 }
 
@@ -70,8 +91,7 @@ fn update<R>(
     let outcome = loop {
         let cas = atomics::Cas::new(bucket, key)?;
         let (value, report) = change(cas.current()?)?;
-        // Nothing to change is nothing to write: taking back a write that was never done then
-        // only reads, even from a store that refuses that key's writes.
+        // Nothing to write (the watermark is already as high).
         let Some(value) = value else {
             break Ok(report);
         };
@@ -82,7 +102,7 @@ fn update<R>(
                 std::thread::sleep(backoff(retries, key));
             }
             Err(atomics::CasError::CasFailed(_)) => {
-                break Err(StateError(format!(
+                break Err(StateError::new(format!(
                     "state: {key} kept changing under {CAS_ATTEMPTS} attempts to update it"
                 )));
             }
@@ -140,9 +160,8 @@ pub fn read_counters(bucket: &Bucket, names: &[String]) -> Result<(Vec<i64>, Opt
         .into_iter()
         .map(|(key, value)| match value {
             None => Ok(0),
-            Some(v) => {
-                decode_counter(&v).ok_or_else(|| StateError(format!("state: {key}: not a counter")))
-            }
+            Some(v) => decode_counter(&v)
+                .ok_or_else(|| StateError::new(format!("state: {key}: not a counter"))),
         })
         .collect::<Result<_>>()?;
     Ok((counts, watermark))

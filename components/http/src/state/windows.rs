@@ -17,8 +17,9 @@ fn decode(key: &UserKey, user_id: Option<&str>, value: Option<&[u8]>) -> Result<
     };
     let bytes = key
         .unwrap(user_id, value)
-        .map_err(|e| StateError(format!("state: {e}")))?;
-    StoredWindow::decode(bytes).map_err(|e| StateError(format!("state: {}: {e}", key.as_str())))
+        .map_err(|e| StateError::new(format!("state: {e}")))?;
+    StoredWindow::decode(bytes)
+        .map_err(|e| StateError::new(format!("state: {}: {e}", key.as_str())))
 }
 
 /// A window as its key holds it: an empty window as an empty value.
@@ -85,8 +86,10 @@ fn change_window(
         let mut window = before.clone();
         change(&mut window);
         let change = WindowChange::between(&before, &window);
-        let value = (window != before).then(|| encode(&key, user_id, &window));
-        Ok((value, change))
+        // Written even unchanged: should a write whose answer was lost land after a take-back
+        // read its window, the take-back's swap then fails, and it reads again and finds the
+        // events.
+        Ok((Some(encode(&key, user_id, &window)), change))
     })
 }
 
@@ -149,7 +152,7 @@ pub fn trim(
         let value = current.as_deref().unwrap_or_default();
         let inner = key
             .unwrap(None, value)
-            .map_err(|e| StateError(format!("state: {e}")))?;
+            .map_err(|e| StateError::new(format!("state: {e}")))?;
         let owner = &value[..value.len() - inner.len()];
         [owner, &window.encode()].concat()
     };

@@ -63,12 +63,39 @@ pub trait Backend: Send + Sync {
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct BackendError(pub String);
+#[error("{message}")]
+pub struct BackendError {
+    pub message: String,
+    /// The store answered that it did not do it (Redis' error reply: out of memory, no
+    /// permission, read-only), as opposed to an answer lost on the way (the call may have been
+    /// done).
+    pub refused: bool,
+}
 
+impl BackendError {
+    pub fn new(message: impl Into<String>) -> Self {
+        BackendError {
+            message: message.into(),
+            refused: false,
+        }
+    }
+
+    pub fn refused(message: impl Into<String>) -> Self {
+        BackendError {
+            message: message.into(),
+            refused: true,
+        }
+    }
+}
+
+/// The guest learns a refusal from the message's first word, `refused:` (wasi:keyvalue's
+/// `other` error carries a string only): a write refused needs no taking back.
 impl From<BackendError> for store::Error {
     fn from(e: BackendError) -> Self {
-        store::Error::Other(e.0)
+        match e.refused {
+            true => store::Error::Other(format!("refused: {}", e.message)),
+            false => store::Error::Other(e.message),
+        }
     }
 }
 
@@ -77,7 +104,7 @@ fn counter(key: &str, value: &[u8]) -> Result<i64, BackendError> {
     match value.len() {
         0 => Ok(0),
         8 => Ok(i64::from_le_bytes(value.try_into().expect("8 bytes"))),
-        _ => Err(BackendError(format!("{key}: not a counter"))),
+        _ => Err(BackendError::new(format!("{key}: not a counter"))),
     }
 }
 

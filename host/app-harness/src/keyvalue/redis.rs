@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use redis::{Connection, RedisError, RedisResult, Script};
+use redis::{Connection, ErrorKind, RedisError, RedisResult, Script};
 
 use super::{Backend, BackendError};
 
@@ -54,8 +54,18 @@ impl r2d2::CustomizeConnection<Connection, RedisError> for Timeouts {
     }
 }
 
+/// A call that got no answer (no connection, a connection lost, a timeout): it may have been
+/// done.
 fn failed(e: impl std::fmt::Display) -> BackendError {
-    BackendError(format!("redis: {e}"))
+    BackendError::new(format!("redis: {e}"))
+}
+
+/// A call's error: refused when Redis answered with an error (the command was not done).
+fn call_failed(e: RedisError) -> BackendError {
+    match e.kind() {
+        ErrorKind::Server(_) | ErrorKind::Extension => BackendError::refused(format!("redis: {e}")),
+        _ => failed(e),
+    }
 }
 
 /// Runs a blocking call on a tokio worker without stalling the other tasks queued on it (as
@@ -72,7 +82,8 @@ impl Redis {
     /// A pool on `url` (`redis://host:port[/db]`). Nothing is connected yet: a Redis that is
     /// down now fails the first calls, not the start.
     pub fn open(url: &str) -> Result<Redis, BackendError> {
-        let client = redis::Client::open(url).map_err(|e| BackendError(format!("{url}: {e}")))?;
+        let client =
+            redis::Client::open(url).map_err(|e| BackendError::new(format!("{url}: {e}")))?;
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(0))
@@ -92,7 +103,7 @@ impl Redis {
     ) -> Result<T, BackendError> {
         blocking(|| {
             let mut connection = self.pool.get().map_err(failed)?;
-            run(&mut connection).map_err(failed)
+            run(&mut connection).map_err(call_failed)
         })
     }
 
@@ -107,9 +118,9 @@ impl Redis {
                 Err(e) if e.is_connection_dropped() || e.is_io_error() => {
                     drop(connection);
                     let mut connection = self.pool.get().map_err(failed)?;
-                    run(&mut connection).map_err(failed)
+                    run(&mut connection).map_err(call_failed)
                 }
-                outcome => outcome.map_err(failed),
+                outcome => outcome.map_err(call_failed),
             }
         })
     }
@@ -176,7 +187,7 @@ impl Backend for Redis {
             None => 0,
             Some(c) => c
                 .parse()
-                .map_err(|_| BackendError(format!("{c:?}: not a cursor of this store")))?,
+                .map_err(|_| BackendError::new(format!("{c:?}: not a cursor of this store")))?,
         };
         let (next, keys): (u64, Vec<String>) = self.call_again_if_broken(|c| {
             redis::cmd("SCAN")

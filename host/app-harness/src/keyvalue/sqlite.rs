@@ -16,13 +16,13 @@ pub struct Sqlite {
 }
 
 fn failed(e: rusqlite::Error) -> BackendError {
-    BackendError(format!("sqlite: {e}"))
+    BackendError::new(format!("sqlite: {e}"))
 }
 
 impl Sqlite {
     pub fn open(path: &Path) -> Result<Sqlite, BackendError> {
-        let connection =
-            Connection::open(path).map_err(|e| BackendError(format!("{}: {e}", path.display())))?;
+        let connection = Connection::open(path)
+            .map_err(|e| BackendError::new(format!("{}: {e}", path.display())))?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
@@ -35,7 +35,7 @@ impl Sqlite {
                      PRIMARY KEY (store, key)
                  );",
             )
-            .map_err(|e| BackendError(format!("{}: {e}", path.display())))?;
+            .map_err(|e| BackendError::new(format!("{}: {e}", path.display())))?;
         Ok(Sqlite {
             connection: Mutex::new(connection),
         })
