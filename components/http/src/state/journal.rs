@@ -104,7 +104,6 @@ impl Journal {
             self.recorded.add(change);
             self.windows.pop();
         }
-        self.uncounted = WindowChange::default();
         for (name, delta) in std::mem::take(&mut self.recorded).counters() {
             if delta != 0 {
                 retrying(deadline, || count(bucket, name, delta))?;

@@ -92,9 +92,10 @@ impl BackendError {
 /// `other` error carries a string only): a write refused needs no taking back.
 impl From<BackendError> for store::Error {
     fn from(e: BackendError) -> Self {
-        match e.refused {
-            true => store::Error::Other(format!("refused: {}", e.message)),
-            false => store::Error::Other(e.message),
+        if e.refused {
+            store::Error::Other(format!("refused: {}", e.message))
+        } else {
+            store::Error::Other(e.message)
         }
     }
 }
