@@ -1,6 +1,6 @@
 //! Embeds the components built for wasm32-wasip2 by `cargo xtask build` (or named by
 //! `EDGESCORE_COMPONENT_WASM` and `EDGESCORE_APP_WASM`), with the scoring component's sha256, or
-//! stops the build saying how to get them.
+//! stops the build saying how to get them. The Spin app only with the `spin-app` feature.
 
 use std::path::{Path, PathBuf};
 
@@ -12,12 +12,14 @@ fn main() {
         "edgescore_scoring.wasm",
         "EDGESCORE_EMBEDDED_COMPONENT",
     );
-    embed(
-        &root,
-        "EDGESCORE_APP_WASM",
-        "edgescore_app.wasm",
-        "EDGESCORE_EMBEDDED_APP",
-    );
+    if std::env::var_os("CARGO_FEATURE_SPIN_APP").is_some() {
+        embed(
+            &root,
+            "EDGESCORE_APP_WASM",
+            "edgescore_app.wasm",
+            "EDGESCORE_EMBEDDED_APP",
+        );
+    }
 }
 
 /// Sets the env var `env` to the component's path: `override_var`'s value, else `file` in the

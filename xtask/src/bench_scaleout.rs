@@ -55,7 +55,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let seconds = seconds_arg(args)?;
     crate::prerequisites::ensure_system_tools(&[crate::prerequisites::REDIS_SERVER])?;
     crate::build_component()?;
-    crate::build_host_release()?;
+    crate::build_host_release(crate::Host::Whole)?;
     let release = root().join("target/release");
     let work = root().join("target/bench-scaleout");
     if work.exists() {

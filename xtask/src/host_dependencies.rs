@@ -12,13 +12,13 @@ use std::process::{Child, Stdio};
 
 use anyhow::{Context, Result};
 
-use crate::{cargo, root};
+use crate::{Host, cargo, root};
 
 pub(crate) struct HostDependencies {
     build: Child,
 }
 
-pub(crate) fn start() -> Result<HostDependencies> {
+pub(crate) fn start(host: Host) -> Result<HostDependencies> {
     let log = root().join("target/xtask-host-dependencies.log");
     let pending = root().join("target/components-pending");
     eprintln!(
@@ -28,6 +28,7 @@ pub(crate) fn start() -> Result<HostDependencies> {
     let build = cargo()
         .args(["build", "--release", "--keep-going"])
         .args(crate::preinit::WITH_THE_HOST)
+        .args(host.features())
         .env(
             "EDGESCORE_COMPONENT_WASM",
             pending.join("edgescore_scoring.wasm"),

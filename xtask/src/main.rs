@@ -2,7 +2,9 @@
 //! and Python 3.
 //!
 //! - `cargo xtask run [ARGS...]`: builds the component and the release host, then runs the main
-//!   job (`edgescore ARGS`, by default `edgescore serve`: the HTTP service on port 8000).
+//!   job (`edgescore ARGS`, by default `edgescore serve`: the HTTP service on port 8000). Unless
+//!   the job is `serve-app` or `bench-app`, the host is built without the Spin app (its
+//!   `spin-app` feature), so that a first run compiles a fifth less.
 //! - `cargo xtask test`: installs what the tests need (the two wasm32 targets, a Python venv
 //!   with models/ and tests/requirements.txt, Node.js, redis-server and Chromium where they are
 //!   missing, playwright-core), builds the component, then fmt, clippy and every test, including
@@ -53,7 +55,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
-        Some("build") => build(),
+        Some("build") => build(Host::Whole),
         Some("components") => build_component(),
         Some("bench") => bench(&args[1..]),
         Some("bench-http") => bench_http::run(&args[1..]),
@@ -161,18 +163,49 @@ fn ensure_lint_tools() -> Result<()> {
     Ok(())
 }
 
-/// The components, pre-initialized and composed (see `compile_components` and `ship_components`).
-pub(crate) fn build_component() -> Result<()> {
-    ensure_wasm_target()?;
-    let preinit_tool = preinit::start()?;
-    compile_components()?;
-    ship_components(preinit_tool)
+/// What a build makes: the whole host, or what the native service needs (`cargo xtask run`'s
+/// jobs but `serve-app` and `bench-app`): then neither the Spin app nor its harness are built, a
+/// fifth of a first run's compiling.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Host {
+    Whole,
+    NativeService,
 }
 
-fn compile_components() -> Result<()> {
+impl Host {
+    /// The host's cargo features, as arguments of a build that names it.
+    pub(crate) fn features(self) -> &'static [&'static str] {
+        match self {
+            Host::Whole => &[],
+            Host::NativeService => &["--no-default-features"],
+        }
+    }
+
+    /// The components it embeds: the scoring component, and for the whole host the Spin app.
+    fn components(self) -> &'static [[&'static str; 4]] {
+        match self {
+            Host::Whole => &COMPONENTS,
+            Host::NativeService => &COMPONENTS[..1],
+        }
+    }
+}
+
+/// The components, pre-initialized and composed (see `compile_components` and `ship_components`).
+pub(crate) fn build_component() -> Result<()> {
+    build_components(Host::Whole)
+}
+
+fn build_components(host: Host) -> Result<()> {
+    ensure_wasm_target()?;
+    let preinit_tool = preinit::start(host)?;
+    compile_components(host)?;
+    ship_components(host, preinit_tool)
+}
+
+fn compile_components(host: Host) -> Result<()> {
     for (what, component) in ["the scoring component", "the Spin app"]
         .into_iter()
-        .zip(COMPONENTS)
+        .zip(host.components())
     {
         step(
             &format!("building {what} ({})", component[3]),
@@ -187,8 +220,8 @@ fn compile_components() -> Result<()> {
 }
 
 /// Writes what ships, and what every test and host uses: the pre-initialized scoring component,
-/// the Spin app, and the two composed.
-fn ship_components(preinit_tool: preinit::Tool) -> Result<()> {
+/// and for the whole host the Spin app and the two composed.
+fn ship_components(host: Host, preinit_tool: preinit::Tool) -> Result<()> {
     let built = |target: &str| component_target_dir().join(target).join("component");
     std::fs::create_dir_all(component_path().with_file_name(""))?;
     preinit::preinitialize(
@@ -196,16 +229,19 @@ fn ship_components(preinit_tool: preinit::Tool) -> Result<()> {
         &built(SCORING_TARGET).join("edgescore_scoring.wasm"),
         &component_path(),
     )?;
-    write_if_changed(
-        &component_path().with_file_name("edgescore_http.wasm"),
-        &std::fs::read(built(WASM_TARGET).join("edgescore_http.wasm"))?,
-    )?;
     let size = std::fs::metadata(component_path())?.len();
     eprintln!(
         "xtask: component {} ({:.1} MiB)",
         component_path().display(),
         size as f64 / (1 << 20) as f64
     );
+    if host == Host::NativeService {
+        return Ok(());
+    }
+    write_if_changed(
+        &component_path().with_file_name("edgescore_http.wasm"),
+        &std::fs::read(built(WASM_TARGET).join("edgescore_http.wasm"))?,
+    )?;
     let dir = component_path().with_file_name("");
     compose::compose(
         &component_path(),
@@ -218,17 +254,17 @@ fn ship_components(preinit_tool: preinit::Tool) -> Result<()> {
 /// dependencies, the pre-initialization tool among them, compile while the components do (see
 /// `host_dependencies.rs`); the tool's own build waits for them, since two cargo processes in
 /// one target folder would both compile, on the same two cores.
-fn build() -> Result<()> {
+fn build(host: Host) -> Result<()> {
     ensure_wasm_target()?;
     if component_path().exists() {
-        build_component()?;
+        build_components(host)?;
     } else {
-        let dependencies = host_dependencies::start()?;
-        compile_components()?;
+        let dependencies = host_dependencies::start(host)?;
+        compile_components(host)?;
         dependencies.finish();
-        ship_components(preinit::start()?)?;
+        ship_components(host, preinit::start(host)?)?;
     }
-    build_host_release()
+    build_host_release(host)
 }
 
 /// `cargo xtask bench [ARGS...]`: the release host with native tract, then `edgescore bench`.
@@ -252,10 +288,14 @@ fn bench(args: &[String]) -> Result<()> {
     std::process::exit(status.code().unwrap_or(1));
 }
 
-pub(crate) fn build_host_release() -> Result<()> {
+pub(crate) fn build_host_release(host: Host) -> Result<()> {
     step(
         "building the host (release)",
-        host_env(cargo().args(["build", "--release", "--package", "edgescore"])),
+        host_env(
+            cargo()
+                .args(["build", "--release", "--package", "edgescore"])
+                .args(host.features()),
+        ),
     )?;
     // The first start would compile the component to machine code (10-20 s): do it now, into
     // the cache `run` uses.
@@ -272,7 +312,14 @@ pub(crate) fn host_env(cmd: &mut Command) -> &mut Command {
 }
 
 fn run(args: &[String]) -> Result<()> {
-    build()?;
+    let needs_the_app = args
+        .first()
+        .is_some_and(|job| job == "serve-app" || job == "bench-app");
+    build(if needs_the_app {
+        Host::Whole
+    } else {
+        Host::NativeService
+    })?;
     let default_job = ["serve".to_string()];
     let args = if args.is_empty() {
         &default_job[..]
@@ -338,6 +385,13 @@ fn test() -> Result<()> {
             "-D",
             "warnings",
         ])),
+    )?;
+    // The host `cargo xtask run` builds to serve: without the Spin app.
+    step(
+        "clippy (edgescore without the spin-app feature)",
+        host_env(cargo().args(["clippy", "--package", "edgescore"]))
+            .args(Host::NativeService.features())
+            .args(["--", "-D", "warnings"]),
     )?;
     for component in COMPONENTS {
         step(

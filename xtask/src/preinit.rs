@@ -13,7 +13,7 @@ use std::process::{Child, Command};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, root, step, write_if_changed};
+use crate::{Host, cargo, root, step, write_if_changed};
 
 pub(crate) struct Tool {
     build: Child,
@@ -27,11 +27,12 @@ fn binary() -> PathBuf {
 pub(crate) const WITH_THE_HOST: [&str; 4] =
     ["--package", "edgescore", "--package", "edgescore-preinit"];
 
-/// Starts building the tool (a no-op once built).
-pub(crate) fn start() -> Result<Tool> {
+/// Starts building the tool (a no-op once built), with the features of the `host` built beside.
+pub(crate) fn start(host: Host) -> Result<Tool> {
     let build = cargo()
         .args(["build", "--quiet", "--release"])
         .args(WITH_THE_HOST)
+        .args(host.features())
         .args(["--bin", "edgescore-preinit"])
         .spawn()
         .context("starting cargo")?;

@@ -5,6 +5,7 @@
 
 mod args;
 mod bench;
+#[cfg(feature = "spin-app")]
 mod bench_app;
 mod data_dir;
 mod input;
@@ -15,8 +16,15 @@ mod models;
 mod replay;
 mod score;
 mod serve;
+#[cfg(feature = "spin-app")]
 mod serve_app;
 mod signals;
+#[cfg(not(feature = "spin-app"))]
+mod without_spin_app;
+#[cfg(not(feature = "spin-app"))]
+use without_spin_app as serve_app;
+#[cfg(not(feature = "spin-app"))]
+use without_spin_app as bench_app;
 
 // The service allocates per event (ids, feature rows) on many threads; mimalloc's thread-local
 // free lists measured cheaper than glibc's malloc here (see the README's HTTP benchmark).

@@ -1,5 +1,6 @@
 //! The components this build of the host carries: the scoring component every host runs by
-//! default, and the Spin app composed with it that `edgescore serve-app` serves.
+//! default, and (feature `spin-app`) the Spin app composed with it that `edgescore serve-app`
+//! serves.
 //!
 //! They live in this crate alone, which only the `edgescore` binary and the tests depend on, so
 //! that the rest of the host (runtime, serve, app-harness) compiles while the components build
@@ -14,6 +15,7 @@ pub static SCORING_COMPONENT: &[u8] = include_bytes!(env!("EDGESCORE_EMBEDDED_CO
 pub const SCORING_COMPONENT_SHA256: &str = env!("EDGESCORE_EMBEDDED_COMPONENT_SHA256");
 
 /// The Spin app composed with the scoring component.
+#[cfg(feature = "spin-app")]
 pub static APP: &[u8] = include_bytes!(env!("EDGESCORE_EMBEDDED_APP"));
 
 /// The embedded scoring component, as a runtime loads it.
