@@ -41,28 +41,45 @@ export!(Component);
 thread_local! {
     /// The registry's default model and the bytes it was loaded from, once `preload` ran (in a
     /// pre-initialized component: before the component was written).
-    static PRELOADED: OnceCell<(Vec<u8>, engine::Model)> = const { OnceCell::new() };
+    static PRELOADED: OnceCell<(&'static [u8], engine::Model)> = const { OnceCell::new() };
 }
 
 impl Guest for Component {
     fn preload() {
-        PRELOADED.with(|preloaded| {
-            preloaded.get_or_init(|| {
-                let registry = edgescore_registry::Registry::embedded();
-                let default = registry
-                    .select(None, None)
-                    .expect("the built-in registry has a default model");
-                let model = engine::Model::load(&default.onnx)
-                    .expect("the built-in registry's default model loads");
-                // They would be in the snapshot, the same in every instance.
-                assert!(
-                    !engine::hashing::keys_drawn(),
-                    "preload drew the instance's hash keys"
-                );
-                (default.onnx.clone(), model)
-            });
-        });
+        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+        allocator::zeroing_freed_memory(preload);
+        #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+        preload();
     }
+}
+
+fn preload() {
+    PRELOADED.with(|preloaded| {
+        preloaded.get_or_init(|| {
+            let registry = edgescore_registry::Registry::embedded();
+            let default = registry
+                .select(None, None)
+                .expect("the built-in registry has a default model");
+            let model = engine::Model::load(&default.onnx)
+                .expect("the built-in registry's default model loads");
+            // They would be in the snapshot, the same in every instance.
+            assert!(
+                !engine::hashing::keys_drawn(),
+                "preload drew the instance's hash keys"
+            );
+            (embedded_bytes(&default.onnx), model)
+        });
+    });
+}
+
+/// The binary's own copy of a model the embedded registry holds (the registry's are on the heap,
+/// and a pre-initialized component would carry a second copy of them).
+fn embedded_bytes(onnx: &[u8]) -> &'static [u8] {
+    edgescore_registry::EMBEDDED_MODELS
+        .iter()
+        .map(|(_, _, bytes)| *bytes)
+        .find(|bytes| *bytes == onnx)
+        .expect("an embedded registry's model is one of the embedded models")
 }
 
 /// The preloaded model, if `onnx` are the bytes it was loaded from: a copy sharing its
@@ -71,7 +88,7 @@ fn preloaded(onnx: &[u8]) -> Option<engine::Model> {
     PRELOADED.with(|preloaded| {
         preloaded
             .get()
-            .filter(|(bytes, _)| bytes == onnx)
+            .filter(|(bytes, _)| *bytes == onnx)
             .map(|(_, model)| model.clone())
     })
 }

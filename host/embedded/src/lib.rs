@@ -39,4 +39,27 @@ mod tests {
             edgescore_registry::sha256_hex(SCORING_COMPONENT)
         );
     }
+
+    /// The pre-initialized component carries each model file of the registry once, its static
+    /// copy: `preload` keeps no copy of the default model's bytes, and what it freed (the
+    /// registry's copies, tract's parse) is zeroed before the snapshot
+    /// (components/scoring/src/allocator.rs). The first KiB is the file's framing (only a copy of
+    /// the file holds it), the middle KiB its weights (tract's parse held them too). Before
+    /// that, the default model's weights were in it four times.
+    #[test]
+    fn the_snapshot_holds_no_freed_copy_of_the_models() {
+        for (folder, _, onnx) in edgescore_registry::EMBEDDED_MODELS {
+            let middle = onnx.len() / 2;
+            for (what, window) in [
+                ("framing", &onnx[..1024]),
+                ("weights", &onnx[middle..middle + 1024]),
+            ] {
+                let copies = SCORING_COMPONENT
+                    .windows(window.len())
+                    .filter(|w| *w == window)
+                    .count();
+                assert_eq!(copies, 1, "{folder}'s {what}: {copies} copies");
+            }
+        }
+    }
 }
