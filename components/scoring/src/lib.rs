@@ -47,13 +47,13 @@ thread_local! {
 impl Guest for Component {
     fn preload() {
         #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-        allocator::zeroing_freed_memory(preload);
+        allocator::zeroing_freed_memory(load_the_default_model);
         #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-        preload();
+        load_the_default_model();
     }
 }
 
-fn preload() {
+fn load_the_default_model() {
     PRELOADED.with(|preloaded| {
         preloaded.get_or_init(|| {
             let registry = edgescore_registry::Registry::embedded();
