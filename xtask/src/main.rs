@@ -417,11 +417,7 @@ fn test() -> Result<()> {
         host_env(cargo().args(["test", "--features", NATIVE_TRACT]))
             .env("EDGESCORE_PYTHON", &python),
     )?;
-    step(
-        "tests of the binary without the spin-app feature (unit tests only)",
-        host_env(cargo().args(["test", "--package", "edgescore", "--bin", "edgescore"]))
-            .args(Host::NativeService.features()),
-    )?;
+
     jco_test()?;
     eprintln!(
         "xtask: all checks passed in {:.0} s",

@@ -19,7 +19,8 @@ mod serve;
 #[cfg(feature = "spin-app")]
 mod serve_app;
 mod signals;
-#[cfg(not(feature = "spin-app"))]
+// Always compiled, so that its test runs with the others; used without the `spin-app` feature.
+#[cfg_attr(feature = "spin-app", allow(dead_code))]
 mod without_spin_app;
 #[cfg(not(feature = "spin-app"))]
 use without_spin_app as serve_app;
