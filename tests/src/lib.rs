@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod http;
+pub mod spin;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

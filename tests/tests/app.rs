@@ -311,3 +311,8 @@ async fn request_ids_are_echoed_and_named_in_errors() {
 async fn openapi_describes_every_route() {
     contract::openapi_describes_every_route(&app().await.client).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_serve_swagger_ui() {
+    contract::docs_serve_swagger_ui(&app().await.client).await;
+}

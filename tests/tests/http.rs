@@ -324,3 +324,8 @@ async fn request_ids_are_echoed_and_named_in_errors() {
 async fn openapi_describes_every_route() {
     contract::openapi_describes_every_route(&native().await.client).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_serve_swagger_ui() {
+    contract::docs_serve_swagger_ui(&native().await.client).await;
+}

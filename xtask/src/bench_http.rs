@@ -51,6 +51,8 @@ pub(crate) struct Measured {
     pub(crate) p99: f64,
     pub(crate) accepted: u64,
     pub(crate) failed: u64,
+    /// The Spin app's key-value calls per accepted event (from its answers' header).
+    pub(crate) store_calls_per_event: Option<f64>,
 }
 
 /// A fresh `edgescore serve` of `binary` on `port`, logging to `log`, durable (its default) on a
@@ -320,6 +322,7 @@ pub(crate) fn loadgen(
         p99: field("p99")?,
         accepted: field("events_accepted")? as u64,
         failed: field("http_errors")? as u64,
+        store_calls_per_event: field("store_calls_per_event").ok(),
     })
 }
 
@@ -398,5 +401,6 @@ fn wrk_run(script: &Path, port: u16, batch: u32, seconds: u64) -> Result<Measure
         p99: number("99%")?,
         accepted: (events_per_sec * seconds as f64) as u64,
         failed: 0,
+        store_calls_per_event: None,
     })
 }

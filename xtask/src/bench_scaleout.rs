@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail, ensure};
 use crate::bench_http::{Measured, Server, append_to, loadgen, seconds_arg, wait_healthy};
 use crate::{host_env, root};
 
-const REDIS_PORT: u16 = 18020;
+pub(crate) const REDIS_PORT: u16 = 18020;
 const REPLICA_PORTS: [u16; 2] = [18021, 18022];
 const ROUNDS: usize = 3;
 const CLIENTS: u32 = 32;
@@ -193,7 +193,7 @@ fn start_replica(
     Ok(server)
 }
 
-fn start_redis(dir: &Path) -> Result<Server> {
+pub(crate) fn start_redis(dir: &Path) -> Result<Server> {
     let server = Server(
         Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &REDIS_PORT.to_string()])
@@ -226,15 +226,20 @@ fn redis_commands(store: Store) -> Result<Option<u64>> {
     if matches!(store, Store::InProcess) {
         return Ok(None);
     }
+    redis_commands_processed().map(Some)
+}
+
+/// Commands the benchmarks' Redis has processed so far (`INFO stats`).
+pub(crate) fn redis_commands_processed() -> Result<u64> {
     let info = redis_cli(&["INFO", "stats"])?;
     let line = info
         .lines()
         .find_map(|l| l.strip_prefix("total_commands_processed:"))
         .context("no total_commands_processed in INFO stats")?;
-    Ok(Some(line.trim().parse()?))
+    Ok(line.trim().parse()?)
 }
 
-fn redis_cli(args: &[&str]) -> Result<String> {
+pub(crate) fn redis_cli(args: &[&str]) -> Result<String> {
     // Debian's redis-server package brings redis-cli (redis-tools).
     let out = Command::new("redis-cli")
         .args(["-p", &REDIS_PORT.to_string()])

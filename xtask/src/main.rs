@@ -18,11 +18,14 @@
 //! - `cargo xtask bench-durable [SECONDS]`: what durability costs (see `bench_durable.rs`).
 //! - `cargo xtask bench-scaleout [SECONDS]`: the Spin app over Redis, one replica and two (see
 //!   `bench_scaleout.rs`).
+//! - `cargo xtask bench-spin [SECONDS]`: the Spin app on each store, under real Spin and under
+//!   `edgescore serve-app` (see `bench_spin.rs`).
 //! - `cargo xtask fuzz [--secs N] [TARGET...]`: the fuzz targets of `tests/fuzz` (see `fuzz.rs`).
 
 mod bench_durable;
 mod bench_http;
 mod bench_scaleout;
+mod bench_spin;
 mod compose;
 mod fuzz;
 mod host_dependencies;
@@ -61,10 +64,11 @@ fn main() {
         Some("bench-http") => bench_http::run(&args[1..]),
         Some("bench-durable") => bench_durable::run(&args[1..]),
         Some("bench-scaleout") => bench_scaleout::run(&args[1..]),
+        Some("bench-spin") => bench_spin::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask run [edgescore args...] | test | build | components | bench [edgescore bench args...] | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | fuzz [--secs N] [target...]"
+                "usage: cargo xtask run [edgescore args...] | test | build | components | bench [edgescore bench args...] | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | bench-spin [seconds] | fuzz [--secs N] [target...]"
             );
             std::process::exit(2);
         }
@@ -367,6 +371,7 @@ fn test() -> Result<()> {
     let start = Instant::now();
     let python = python_env()?;
     ensure_system_tools(&[NODE, NPM, REDIS_SERVER, CHROMIUM])?;
+    prerequisites::spin_for_tests()?;
     ensure_lint_tools()?;
     npm_ci("browser", "playwright-core")?;
     build_component()?;

@@ -19,23 +19,29 @@ mod state;
 use edgescore_contract::access::{check_json_body, is_public};
 use edgescore_contract::errors;
 use edgescore_contract::responses::StatusBody;
-use spin_sdk::http::{IntoResponse, Method, Request};
+use spin_sdk::http::{HeaderValue, IntoResponse, Method, Request};
 use spin_sdk::http_service;
 
 use respond::{Answer, json};
 
 #[http_service]
 async fn handle(request: Request) -> impl IntoResponse {
-    // The host's id of this request (`x-request-id`), named in an error body.
+    // The request's id (`x-request-id`, or a new UUID when it brings none): echoed, and named
+    // in an error body. The app makes it itself, since not every host does (Spin does not).
     let request_id = errors::request_id(
         request
             .headers()
             .get(errors::REQUEST_ID_HEADER)
             .map(|v| v.as_bytes()),
-    );
-    route(request)
+    )
+    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut answer = route(request)
         .await
-        .unwrap_or_else(|e| respond::error(e.with_request_id(request_id.as_deref())))
+        .unwrap_or_else(|e| respond::error(e.with_request_id(Some(&request_id))));
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        answer.1.insert(errors::REQUEST_ID_HEADER, value);
+    }
+    answer
 }
 
 /// The route table: each route's method and handler, behind what a request must bring (the

@@ -4,15 +4,13 @@ use edgescore_contract::errors;
 use edgescore_contract::latency::{self, LatencySummary};
 use edgescore_contract::models::ModelLabel;
 use edgescore_contract::responses::MedianResponse;
+use edgescore_contract::stored_window::{EVENT_BYTES, HEADER_BYTES};
 use edgescore_types::{EngineConfig, RejectionReason};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::respond::{Result, json};
 use crate::{config, models, state};
-
-/// Bytes of one event in a stored window (`edgescore_contract::stored_window`).
-const EVENT_BYTES: i64 = 12;
 
 pub fn median(user_id: &str) -> Result {
     errors::check_user_id(user_id)?;
@@ -130,6 +128,7 @@ fn stats_body(bucket: &state::Bucket, config: EngineConfig) -> state::Result<Sta
             sha256: active.sha256.clone(),
             input_width: active.input_width,
         },
-        stored_window_bytes: (users + events_in_windows * EVENT_BYTES).max(0),
+        stored_window_bytes: (users * HEADER_BYTES as i64 + events_in_windows * EVENT_BYTES as i64)
+            .max(0),
     })
 }

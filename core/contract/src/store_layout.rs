@@ -115,10 +115,81 @@ pub fn decode_counter(value: &[u8]) -> Option<i64> {
     }
 }
 
+/// The key of the claim to create `key`: `claim/<sha-256 of the key, hex>` (within the key limit
+/// whatever the key). A counter: the request whose `increment` makes it 1 creates the key, and
+/// deletes the claim once it has.
+pub fn claim_key(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("claim/{hex}")
+}
+
+/// The first `limit` of `keys` after `cursor` (a key), in sorted order, and the last of them if
+/// more follow: how the app pages through a `list-keys` answer that holds every key at once
+/// (Spin's stores list them all and take no cursor).
+pub fn page_after(
+    mut keys: Vec<String>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> (Vec<String>, Option<String>) {
+    keys.retain(|k| cursor.is_none_or(|c| k.as_str() > c));
+    keys.sort_unstable();
+    let more = keys.len() > limit;
+    keys.truncate(limit);
+    let next = more.then(|| keys.last().cloned()).flatten();
+    (keys, next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn claims_are_keys_of_their_own_within_the_limit() {
+        let long = UserKey::of(&"u".repeat(300));
+        for key in ["watermark", "user/a", long.as_str()] {
+            let claim = claim_key(key);
+            assert!(claim.starts_with("claim/") && claim.len() <= MAX_KEY_BYTES);
+            assert!(UserKey::parse(&claim).is_none(), "not a window's key");
+        }
+        assert_ne!(claim_key("user/a"), claim_key("user/b"));
+    }
+
+    fn listed(n: usize) -> Vec<String> {
+        // In no particular order, as list-keys promises.
+        (0..n)
+            .map(|i| format!("user/{:05}", (i * 7919) % n))
+            .collect()
+    }
+
+    #[test]
+    fn paging_a_whole_listing_visits_every_key_once_in_order() {
+        let all = listed(2_510);
+        let mut cursor = None;
+        let mut seen = Vec::new();
+        loop {
+            let (page, next) = page_after(all.clone(), cursor.as_deref(), 1000);
+            assert!(page.len() <= 1000, "{}", page.len());
+            seen.extend(page);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let mut expected = all;
+        expected.sort();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_listing_within_the_limit_is_one_page_with_no_cursor() {
+        let (page, next) = page_after(listed(3), None, 1000);
+        assert_eq!((page.len(), next), (3, None));
+        let (page, next) = page_after(listed(3), Some("user/00000"), 1000);
+        assert_eq!(page, ["user/00001", "user/00002"]);
+        assert_eq!(next, None);
+    }
 
     #[test]
     fn short_ids_keep_their_key_and_long_ones_are_hashed_within_the_limit() {

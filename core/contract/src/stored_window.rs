@@ -3,14 +3,25 @@
 //! read under the same rules as the engine's windows (an event at or before `watermark - window`
 //! is out).
 //!
-//! Layout (little-endian): a format byte, then per event the timestamp (f64, exact: lateness and
-//! expiry compare it) and the score (f32): 12 bytes per event, 1 per user.
+//! Layout (little-endian): a format byte; the ids of the window's last [`WRITE_IDS`] writes
+//! (u64 each, newest first, 0 for none); then per event the timestamp (f64, exact: lateness and
+//! expiry compare it) and the score (f32): 12 bytes per event, [`HEADER_BYTES`] per user.
+//!
+//! The write ids let a writer tell whether its own compare-and-swap was done when the host's
+//! answer does not say (an answer lost on the way; or Spin 4.1's Redis store, whose swap reports
+//! a failure even when it wrote): the window as read afterwards names the writes it went through.
 
 use thiserror::Error;
 
 /// The first byte of every stored window.
-pub const STORED_WINDOW_FORMAT: u8 = 1;
-const EVENT_BYTES: usize = 12;
+pub const STORED_WINDOW_FORMAT: u8 = 2;
+/// The format before write ids: read, never written.
+const FORMAT_WITHOUT_WRITE_IDS: u8 = 1;
+/// The writes a window remembers.
+pub const WRITE_IDS: usize = 8;
+/// Bytes of a window with no events.
+pub const HEADER_BYTES: usize = 1 + 8 * WRITE_IDS;
+pub const EVENT_BYTES: usize = 12;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StoredWindowError {
@@ -23,21 +34,33 @@ pub enum StoredWindowError {
     Corrupt(usize),
 }
 
-/// A user's events, oldest first.
+/// A user's events, oldest first, and the ids of the writes it went through.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoredWindow {
     events: Vec<(f64, f32)>,
+    writes: [u64; WRITE_IDS],
 }
 
 impl StoredWindow {
     /// An empty value is an empty window (what an emptied window is swapped for).
     pub fn decode(bytes: &[u8]) -> Result<Self, StoredWindowError> {
-        let Some((&format, body)) = bytes.split_first() else {
+        let Some((&format, rest)) = bytes.split_first() else {
             return Ok(StoredWindow::default());
         };
-        if format != STORED_WINDOW_FORMAT {
-            return Err(StoredWindowError::UnknownFormat(format));
-        }
+        let mut writes = [0; WRITE_IDS];
+        let body = match format {
+            STORED_WINDOW_FORMAT => {
+                let ids = rest
+                    .get(..8 * WRITE_IDS)
+                    .ok_or(StoredWindowError::Truncated(rest.len()))?;
+                for (id, bytes) in writes.iter_mut().zip(ids.chunks_exact(8)) {
+                    *id = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+                }
+                &rest[8 * WRITE_IDS..]
+            }
+            FORMAT_WITHOUT_WRITE_IDS => rest,
+            other => return Err(StoredWindowError::UnknownFormat(other)),
+        };
         if body.len() % EVENT_BYTES != 0 {
             return Err(StoredWindowError::Truncated(body.len()));
         }
@@ -57,23 +80,37 @@ impl StoredWindow {
         });
         match corrupt {
             Some(i) => Err(StoredWindowError::Corrupt(i)),
-            None => Ok(StoredWindow { events }),
+            None => Ok(StoredWindow { events, writes }),
         }
     }
 
     /// What [`StoredWindow::encode`] writes, in bytes.
     pub fn encoded_len(&self) -> usize {
-        1 + self.events.len() * EVENT_BYTES
+        HEADER_BYTES + self.events.len() * EVENT_BYTES
     }
 
     pub fn encode(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.encoded_len());
         bytes.push(STORED_WINDOW_FORMAT);
+        for id in &self.writes {
+            bytes.extend_from_slice(&id.to_le_bytes());
+        }
         for (t, s) in &self.events {
             bytes.extend_from_slice(&t.to_le_bytes());
             bytes.extend_from_slice(&s.to_le_bytes());
         }
         bytes
+    }
+
+    /// Enters the write `id` (not 0) as the window's newest; the oldest of [`WRITE_IDS`] leaves.
+    pub fn stamp(&mut self, id: u64) {
+        self.writes.rotate_right(1);
+        self.writes[0] = id;
+    }
+
+    /// The window went through the write `id`, one of its last [`WRITE_IDS`].
+    pub fn written_by(&self, id: u64) -> bool {
+        id != 0 && self.writes.contains(&id)
     }
 
     /// Adds scored events (any order); keeps the window ordered by time.
@@ -142,8 +179,9 @@ mod tests {
     fn round_trips_and_rejects_what_it_did_not_write() {
         let mut w = StoredWindow::default();
         w.insert([(10.5, 0.25), (3.0, -1.0)]);
+        w.stamp(77);
         let bytes = w.encode();
-        assert_eq!(bytes.len(), 1 + 2 * 12);
+        assert_eq!(bytes.len(), HEADER_BYTES + 2 * 12);
         assert_eq!(w.encoded_len(), bytes.len());
         assert_eq!(StoredWindow::decode(&bytes), Ok(w));
         assert_eq!(StoredWindow::decode(&[]), Ok(StoredWindow::default()));
@@ -155,6 +193,35 @@ mod tests {
             StoredWindow::decode(&bytes[..5]),
             Err(StoredWindowError::Truncated(4))
         );
+        assert_eq!(
+            StoredWindow::decode(&bytes[..HEADER_BYTES + 5]),
+            Err(StoredWindowError::Truncated(5))
+        );
+    }
+
+    #[test]
+    fn a_window_remembers_its_last_writes() {
+        let mut w = StoredWindow::default();
+        assert!(!w.written_by(0), "0 is no write");
+        for id in 1..=WRITE_IDS as u64 + 2 {
+            w.stamp(id);
+        }
+        let w = StoredWindow::decode(&w.encode()).unwrap();
+        for id in 3..=WRITE_IDS as u64 + 2 {
+            assert!(w.written_by(id), "{id}");
+        }
+        assert!(!w.written_by(1) && !w.written_by(2), "the oldest left");
+    }
+
+    /// Windows stored before write ids read as the same events, with no write remembered.
+    #[test]
+    fn reads_the_format_without_write_ids() {
+        let mut bytes = vec![FORMAT_WITHOUT_WRITE_IDS];
+        bytes.extend_from_slice(&5.0f64.to_le_bytes());
+        bytes.extend_from_slice(&0.5f32.to_le_bytes());
+        let w = StoredWindow::decode(&bytes).unwrap();
+        assert_eq!((w.len(), w.median()), (1, Some(0.5)));
+        assert_eq!(w.writes, [0; WRITE_IDS]);
     }
 
     #[test]
@@ -173,6 +240,7 @@ mod tests {
     fn refuses_events_out_of_order_or_not_finite() {
         let value = |events: &[(f64, f32)]| {
             let mut bytes = vec![STORED_WINDOW_FORMAT];
+            bytes.extend_from_slice(&[0; 8 * WRITE_IDS]);
             for (t, s) in events {
                 bytes.extend_from_slice(&t.to_le_bytes());
                 bytes.extend_from_slice(&s.to_le_bytes());

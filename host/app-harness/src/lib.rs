@@ -141,6 +141,8 @@ impl App {
             return Ok(instance);
         }
         let mut wasi = WasiCtx::builder();
+        // The app's own log lines (as Spin shows a component's stderr).
+        wasi.inherit_stderr();
         for (k, v) in &self.config.env {
             wasi.env(k, v);
         }

@@ -91,6 +91,8 @@ struct ClientResult {
     accepted: u64,
     rejected: u64,
     errors: HashMap<String, u64>,
+    /// Key-value store calls the Spin app says its answers cost (`edgescore-store-calls`).
+    store_calls: u64,
     /// Accepted events per user, when verifying: `(timestamp, features)`.
     record: HashMap<String, Vec<(f64, Vec<f32>)>>,
 }
@@ -108,6 +110,10 @@ pub struct Report {
     errors: HashMap<String, u64>,
     events_per_sec: f64,
     latency_ms: Percentiles,
+    /// The Spin app's key-value store calls per accepted event (none from a service that does
+    /// not count them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_calls_per_event: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     verify: Option<Verified>,
 }
@@ -203,6 +209,8 @@ async fn generate(args: &LoadgenArgs) -> Result<Report> {
             p99: ms(latency.value_at_quantile(0.99)),
             max: ms(latency.max()),
         },
+        store_calls_per_event: (merged.store_calls > 0)
+            .then(|| merged.store_calls as f64 / merged.accepted.max(1) as f64),
         verify,
     })
 }
@@ -251,6 +259,7 @@ fn merge(results: Vec<ClientResult>) -> Result<ClientResult> {
         all.sent += r.sent;
         all.accepted += r.accepted;
         all.rejected += r.rejected;
+        all.store_calls += r.store_calls;
         for (k, n) in r.errors {
             *all.errors.entry(k).or_default() += n;
         }
@@ -324,10 +333,13 @@ async fn run_client(
         result.sent += events.len() as u64;
         sent.fetch_add(events.len() as u64, Ordering::Relaxed);
         let outcome = match answer {
-            Ok(response) if response.status().is_success() => response
-                .json::<IngestAnswer>()
-                .await
-                .map_err(|e| format!("bad answer: {}", e.without_url())),
+            Ok(response) if response.status().is_success() => {
+                result.store_calls += store_calls(&response);
+                response
+                    .json::<IngestAnswer>()
+                    .await
+                    .map_err(|e| format!("bad answer: {}", e.without_url()))
+            }
             Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
             Err(e) => Err(format!("connection: {}", e.without_url())),
         };
@@ -341,6 +353,15 @@ async fn run_client(
     result
 }
 
+/// The store calls an answer of the Spin app says it cost (0 if it does not say).
+fn store_calls(response: &reqwest::Response) -> u64 {
+    response
+        .headers()
+        .get("edgescore-store-calls")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0)
+}
+
 impl ClientResult {
     fn new() -> ClientResult {
         ClientResult {
@@ -350,6 +371,7 @@ impl ClientResult {
             accepted: 0,
             rejected: 0,
             errors: HashMap::new(),
+            store_calls: 0,
             record: HashMap::new(),
         }
     }
@@ -494,7 +516,7 @@ fn print_table(r: &Report, args: &LoadgenArgs) {
         "loadgen: {:.1} s against {}, {rate}, batches of {}, {} users, {} clients",
         r.seconds, r.url, args.batch_size, args.users, args.concurrency
     );
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("requests", r.requests.to_string()),
         ("events sent", r.events_sent.to_string()),
         ("events accepted", r.events_accepted.to_string()),
@@ -506,6 +528,9 @@ fn print_table(r: &Report, args: &LoadgenArgs) {
         ("latency p99", format!("{:.2} ms", r.latency_ms.p99)),
         ("latency max", format!("{:.2} ms", r.latency_ms.max)),
     ];
+    if let Some(calls) = r.store_calls_per_event {
+        rows.push(("store calls/event", format!("{calls:.2}")));
+    }
     for (name, value) in rows {
         println!("  {name:<18} {value:>14}");
     }

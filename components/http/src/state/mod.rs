@@ -14,15 +14,18 @@
 //! a request recorded. `/stats` reads counters only, in one `get-many`.
 
 mod journal;
+pub mod kv;
 pub mod sweep;
 pub mod windows;
 
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use edgescore_contract::ApiError;
-use edgescore_contract::store_layout::decode_counter;
-use spin_sdk::experimental::wasi::keyvalue::{atomics, batch, store};
+use edgescore_contract::store_layout::{claim_key, decode_counter};
+use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 
 pub use journal::Journal;
 pub use store::Bucket;
@@ -77,25 +80,49 @@ impl From<StateError> for ApiError {
 pub type Result<T> = std::result::Result<T, StateError>;
 
 pub fn open() -> Result<Bucket> {
-    Ok(store::open(&crate::config::store_name())?)
+    Ok(kv::open(&crate::config::store_name())?)
 }
 
 /// Reads, changes and writes one key atomically; `change` may run several times and gives the
 /// new value (none: the value stays as it is, unwritten) and what to report of the change.
+///
+/// A key that does not exist yet is created by one request at a time: the one that holds its
+/// claim ([`claim_key`]). Spin's SQLite store swaps a key that did not exist without comparing
+/// (an upsert), so two requests creating the same key would both succeed, the later over the
+/// earlier; the others wait for the key to exist, then compare and swap as always.
 fn update<R>(
     bucket: &Bucket,
     key: &str,
     mut change: impl FnMut(Option<Vec<u8>>) -> Result<(Option<Vec<u8>>, R)>,
 ) -> Result<R> {
     let mut retries = 0;
+    let mut claimed = None;
     let outcome = loop {
-        let cas = atomics::Cas::new(bucket, key)?;
-        let (value, report) = change(cas.current()?)?;
+        let (cas, current) = kv::cas(bucket, key)?;
+        if current.is_none() && claimed.is_none() {
+            let claim = claim_key(key);
+            if kv::increment(bucket, &claim, 1)? == 1 {
+                // Ours: read again (created meanwhile by a request that held it before?).
+                claimed = Some(claim);
+                continue;
+            }
+            if retries + 1 >= CAS_ATTEMPTS {
+                // The creator went away holding it: free it for the next request.
+                let _ = kv::delete(bucket, &claim);
+                break Err(StateError::new(format!(
+                    "state: {key} was being created by another request for too long"
+                )));
+            }
+            retries += 1;
+            std::thread::sleep(backoff(retries, key));
+            continue;
+        }
+        let (value, report) = change(current)?;
         // Nothing to write (the watermark is already as high).
         let Some(value) = value else {
             break Ok(report);
         };
-        match atomics::swap(cas, &value) {
+        match kv::swap(cas, &value) {
             Ok(()) => break Ok(report),
             Err(atomics::CasError::CasFailed(_)) if retries + 1 < CAS_ATTEMPTS => {
                 retries += 1;
@@ -109,6 +136,10 @@ fn update<R>(
             Err(atomics::CasError::StoreError(e)) => break Err(e.into()),
         }
     };
+    if let Some(claim) = claimed {
+        // Best effort: a claim left behind is freed by the next creator that waits too long.
+        let _ = kv::delete(bucket, &claim);
+    }
     if retries > 0 && outcome.is_ok() {
         // Best effort: the write is done, a lost retry count is no reason to fail it.
         let _ = count(bucket, "cas_retries", i64::from(retries));
@@ -125,7 +156,7 @@ fn backoff(n: u32, key: &str) -> Duration {
 }
 
 pub fn watermark(bucket: &Bucket) -> Result<Option<f64>> {
-    Ok(bucket.get(WATERMARK)?.as_deref().and_then(read_f64))
+    Ok(kv::get(bucket, WATERMARK)?.as_deref().and_then(read_f64))
 }
 
 /// Raises the stored watermark to `to` (never lowers it). Callers skip it when `to` is not above
@@ -147,17 +178,18 @@ fn counter_key(name: &str) -> String {
 }
 
 pub fn count(bucket: &Bucket, name: &str, delta: i64) -> Result<i64> {
-    Ok(atomics::increment(bucket, &counter_key(name), delta)?)
+    Ok(kv::increment(bucket, &counter_key(name), delta)?)
 }
 
 /// Counters and the watermark, read in one `get-many` (a counter never written reads 0).
 pub fn read_counters(bucket: &Bucket, names: &[String]) -> Result<(Vec<i64>, Option<f64>)> {
     let mut keys: Vec<String> = names.iter().map(|n| counter_key(n)).collect();
     keys.push(WATERMARK.into());
-    let mut values = batch::get_many(bucket, &keys)?;
-    let watermark = values.pop().and_then(|(_, v)| read_f64(&v?));
-    let counts = values
-        .into_iter()
+    let mut values = read_many(bucket, &keys)?;
+    let watermark = values.pop().flatten().as_deref().and_then(read_f64);
+    let counts = keys
+        .iter()
+        .zip(values)
         .map(|(key, value)| match value {
             None => Ok(0),
             Some(v) => decode_counter(&v)
@@ -165,6 +197,41 @@ pub fn read_counters(bucket: &Bucket, names: &[String]) -> Result<(Vec<i64>, Opt
         })
         .collect::<Result<_>>()?;
     Ok((counts, watermark))
+}
+
+/// The values of `keys`, in their order (none: absent), read in one `get-many`.
+///
+/// `get-many` promises one entry per key that exists, nothing about their order: Spin's SQLite
+/// store leaves the missing keys out and answers in the database's order, so its results are
+/// matched by key. Spin's Redis store fails every `get-many` (it sends `KEYS` where `MGET` is
+/// meant); then the keys are read one `get` at a time, and the log says why once per instance.
+pub fn read_many(bucket: &Bucket, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+    match kv::get_many(bucket, keys) {
+        Ok(found) => {
+            let mut found: HashMap<String, Vec<u8>> = found
+                .into_iter()
+                .filter_map(|(key, value)| Some((key, value?)))
+                .collect();
+            Ok(keys.iter().map(|key| found.remove(key)).collect())
+        }
+        Err(e) => {
+            log_get_many_fallback(&StateError::from(e), keys.len());
+            keys.iter()
+                .map(|key| Ok(kv::get(bucket, key)?))
+                .collect::<Result<_>>()
+        }
+    }
+}
+
+fn log_get_many_fallback(error: &StateError, keys: usize) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "edgescore: the key-value store's get-many failed ({}); reading {keys} keys one get at \
+             a time instead (said once per instance; see docs/spin.md)",
+            error.message
+        );
+    }
 }
 
 /// The ingest latency bucket counters (`edgescore_contract::latency`) are `count/<LATENCY_BUCKET><i>`.

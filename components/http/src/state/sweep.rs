@@ -11,15 +11,16 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use edgescore_contract::store_layout::UserKey;
-use spin_sdk::experimental::wasi::keyvalue::batch;
+use edgescore_contract::store_layout::{UserKey, page_after};
 
 use super::windows::{self, WindowChange};
-use super::{Bucket, Result};
+use super::{Bucket, Result, kv};
 
 /// Windows an instance writes between two sweeps.
 pub const SWEEP_AFTER: usize = 500;
 const CURSOR: &str = "sweep/cursor";
+/// Keys one sweep visits at most.
+const PAGE: usize = 1000;
 
 /// Windows this instance wrote since its last sweep.
 static WRITTEN: AtomicUsize = AtomicUsize::new(0);
@@ -36,17 +37,17 @@ pub fn after_writing(bucket: &Bucket, windows: usize, cutoff: f64) -> Result<Opt
 
 /// Trims the windows of one page of keys, from the stored cursor on; stores the next cursor.
 pub fn sweep_page(bucket: &Bucket, cutoff: f64) -> Result<WindowChange> {
-    let cursor = bucket
-        .get(CURSOR)?
+    let cursor = kv::get(bucket, CURSOR)?
         .and_then(|c| String::from_utf8(c).ok())
         .filter(|c| !c.is_empty());
-    let page = bucket.list_keys(cursor.as_deref())?;
-    let users: Vec<UserKey> = page.keys.iter().filter_map(|k| UserKey::parse(k)).collect();
+    let (keys, next) = next_page(bucket, cursor)?;
+    let users: Vec<UserKey> = keys.iter().filter_map(|k| UserKey::parse(k)).collect();
     let mut swept = WindowChange::default();
     if !users.is_empty() {
-        // Read in one go; each trim below starts its compare-and-swap from these values.
+        // Read in one go, for the host to start each trim's compare-and-swap from (a store whose
+        // `get-many` fails has each trim read its own).
         let keys: Vec<String> = users.iter().map(|k| k.as_str().to_string()).collect();
-        batch::get_many(bucket, &keys)?;
+        let _ = kv::get_many(bucket, &keys);
         for key in &users {
             if let (_, Some(change)) = windows::trim(bucket, key, None, Some(cutoff))? {
                 swept.add(change);
@@ -55,6 +56,25 @@ pub fn sweep_page(bucket: &Bucket, cutoff: f64) -> Result<WindowChange> {
         windows::count_change(bucket, swept)?;
     }
     // The end of the keys: the next sweep starts over.
-    bucket.set(CURSOR, page.cursor.unwrap_or_default().as_bytes())?;
+    kv::set(bucket, CURSOR, next.unwrap_or_default().as_bytes())?;
     Ok(swept)
+}
+
+/// At most [`PAGE`] keys from `cursor` on, and the cursor of the next page (none: the last).
+///
+/// `list-keys` may answer any number of keys, and a host may not page at all: Spin lists every
+/// key at once and refuses a cursor. Then the sweep pages itself: the keys after `cursor` (a key)
+/// in sorted order, [`PAGE`] of them, so that one sweep never trims the whole store.
+fn next_page(bucket: &Bucket, cursor: Option<String>) -> Result<(Vec<String>, Option<String>)> {
+    let listed = match kv::list_keys(bucket, cursor.as_deref()) {
+        // The host pages (its cursor is its own), or its listing is short.
+        Ok(page) if page.keys.len() <= PAGE || page.cursor.is_some() => {
+            return Ok((page.keys, page.cursor));
+        }
+        Ok(page) => page.keys,
+        // A host that takes no cursor: the cursor is then ours, a key.
+        Err(_) if cursor.is_some() => kv::list_keys(bucket, None)?.keys,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(page_after(listed, cursor.as_deref(), PAGE))
 }

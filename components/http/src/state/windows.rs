@@ -1,15 +1,19 @@
 //! Users' windows: where each is kept ([`UserKey`]: long ids hashed within the key limit, the
 //! id then inside the value), read, merged and trimmed with compare-and-swap.
 //!
-//! A window that has emptied is swapped for an empty value, compare-and-swap again: our stores
-//! delete the key then, atomically (Spin's own stores keep an empty value, which reads as an
-//! empty window).
+//! Every write stamps the window with a write id of its own, so that a writer that is told its
+//! swap failed can see whether it was done after all (`edgescore_contract::stored_window`).
+//!
+//! A window left with no events is then swapped for an empty value, compare-and-swap again: our
+//! stores delete the key then, atomically (Spin's own stores keep an empty value, which reads as
+//! an empty window). A trim does that at once; a window a request's write emptied (a take-back)
+//! waits for the next trim.
 
 use edgescore_contract::store_layout::UserKey;
 use edgescore_contract::stored_window::StoredWindow;
-use spin_sdk::experimental::wasi::keyvalue::{atomics, batch};
+use spin_sdk::experimental::wasi::keyvalue::atomics;
 
-use super::{Bucket, Result, StateError, WATERMARK, read_f64, update};
+use super::{Bucket, Result, StateError, WATERMARK, kv, update};
 
 fn decode(key: &UserKey, user_id: Option<&str>, value: Option<&[u8]>) -> Result<StoredWindow> {
     let Some(value) = value else {
@@ -22,30 +26,24 @@ fn decode(key: &UserKey, user_id: Option<&str>, value: Option<&[u8]>) -> Result<
         .map_err(|e| StateError::new(format!("state: {}: {e}", key.as_str())))
 }
 
-/// A window as its key holds it: an empty window as an empty value.
-fn encode(key: &UserKey, user_id: &str, window: &StoredWindow) -> Vec<u8> {
-    if window.is_empty() {
-        Vec::new()
-    } else {
-        key.wrap(user_id, window.encode())
-    }
+/// A new write's id: random, never 0.
+fn write_id(user_id: &str) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(user_id).max(1)
 }
 
-/// The watermark and the users' windows in one `get-many`: the host starts each user's
-/// compare-and-swap from the value read here (one round trip per user, not two), and a store
-/// that serves no such shortcut (Spin's) only reads them again.
-pub fn prefetch<'a>(
-    bucket: &Bucket,
-    users: impl IntoIterator<Item = &'a str>,
-) -> Result<Option<f64>> {
+/// Reads the watermark and the users' windows in one `get-many`, for the host to start each
+/// compare-and-swap of them from the value read here (one round trip per user, not two). The
+/// values are not used here: a host that serves no such shortcut (Spin's) reads them again, and
+/// one whose `get-many` fails (Spin's Redis store) skips it.
+pub fn prefetch<'a>(bucket: &Bucket, users: impl IntoIterator<Item = &'a str>) {
     let mut keys = vec![WATERMARK.to_string()];
     keys.extend(
         users
             .into_iter()
             .map(|u| UserKey::of(u).as_str().to_string()),
     );
-    let values = batch::get_many(bucket, &keys)?;
-    Ok(values.into_iter().next().and_then(|(_, v)| read_f64(&v?)))
+    let _ = kv::get_many(bucket, &keys);
 }
 
 /// What one swap of a window changed, for the counters of `/stats`.
@@ -81,15 +79,22 @@ fn change_window(
     change: impl Fn(&mut StoredWindow),
 ) -> Result<WindowChange> {
     let key = UserKey::of(user_id);
+    let id = write_id(user_id);
+    let mut written = WindowChange::default();
     update(bucket, key.as_str(), |current| {
         let before = decode(&key, Some(user_id), current.as_deref())?;
+        // The window went through this write: a swap reported failed was done after all.
+        if before.written_by(id) {
+            return Ok((None, written));
+        }
         let mut window = before.clone();
         change(&mut window);
-        let change = WindowChange::between(&before, &window);
-        // Written even unchanged: should a write whose answer was lost land after a take-back
-        // read its window, the take-back's swap then fails, and it reads again and finds the
-        // events.
-        Ok((Some(encode(&key, user_id, &window)), change))
+        written = WindowChange::between(&before, &window);
+        // Never the same value twice: should a write whose answer was lost land after a
+        // take-back read its window, the take-back's swap then fails, and it reads again and
+        // finds the events.
+        window.stamp(id);
+        Ok((Some(key.wrap(user_id, window.encode())), written))
     })
 }
 
@@ -135,36 +140,60 @@ pub fn trim(
     user_id: Option<&str>,
     cutoff: Option<f64>,
 ) -> Result<(StoredWindow, Option<WindowChange>)> {
-    let cas = atomics::Cas::new(bucket, key.as_str())?;
-    let current = cas.current()?;
+    let (cas, current) = kv::cas(bucket, key.as_str())?;
     let stored = decode(key, user_id, current.as_deref())?;
     let mut window = stored.clone();
     if let Some(cutoff) = cutoff {
         window.expire(cutoff);
     }
+    let Some(current) = current.filter(|v| !v.is_empty()) else {
+        return Ok((window, None));
+    };
+    if stored.is_empty() {
+        // A window with no events left (taken back): its key goes.
+        delete_if_unchanged(bucket, key, &current);
+        return Ok((window, None));
+    }
     if window.len() == stored.len() {
         return Ok((window, None));
     }
-    // An emptied window needs no owner; one still holding events keeps the id it had.
-    let value = if window.is_empty() {
-        Vec::new()
-    } else {
-        let value = current.as_deref().unwrap_or_default();
-        let inner = key
-            .unwrap(None, value)
-            .map_err(|e| StateError::new(format!("state: {e}")))?;
-        let owner = &value[..value.len() - inner.len()];
-        [owner, &window.encode()].concat()
+    // Written with a write id even when emptied, so that its writer can tell it was done, then
+    // deleted (a change of nothing, which needs no telling).
+    let id = write_id(key.as_str());
+    window.stamp(id);
+    let inner = key
+        .unwrap(None, &current)
+        .map_err(|e| StateError::new(format!("state: {e}")))?;
+    let owner = &current[..current.len() - inner.len()];
+    let value = [owner, &window.encode()].concat();
+    let done = match kv::swap(cas, &value) {
+        Ok(()) => true,
+        // Written since (the writer trimmed it too), unless the window names this write: done,
+        // though the host said it failed.
+        Err(atomics::CasError::CasFailed(_)) => {
+            let now = kv::get(bucket, key.as_str()).ok().flatten();
+            decode(key, user_id, now.as_deref()).is_ok_and(|w| w.written_by(id))
+        }
+        // The write refused: the next one trims.
+        Err(atomics::CasError::StoreError(_)) => false,
     };
-    match atomics::swap(cas, &value) {
-        Ok(()) => {
-            let change = WindowChange::between(&stored, &window);
-            Ok((window, Some(change)))
-        }
-        // Written since: the writer trimmed it too. Or the write refused: the next one trims.
-        Err(atomics::CasError::CasFailed(_) | atomics::CasError::StoreError(_)) => {
-            Ok((window, None))
-        }
+    if !done {
+        return Ok((window, None));
+    }
+    if window.is_empty() {
+        delete_if_unchanged(bucket, key, &value);
+    }
+    let change = WindowChange::between(&stored, &window);
+    Ok((window, Some(change)))
+}
+
+/// Deletes the window at `key` if it still holds `value` (our stores delete a key swapped for an
+/// empty value; Spin's keep the empty value). Best effort: a trim deletes it later.
+fn delete_if_unchanged(bucket: &Bucket, key: &UserKey, value: &[u8]) {
+    if let Ok((cas, Some(now))) = kv::cas(bucket, key.as_str())
+        && now == value
+    {
+        let _ = kv::swap(cas, &[]);
     }
 }
 

@@ -9,6 +9,9 @@
 //! value, so it fails, and the guest reads again, if the key changed in between. This saves the
 //! read a swap would otherwise start with: a request that reads its users' windows with one
 //! `get-many` then swaps each costs one round trip per user, not two.
+//!
+//! `get-many` answers as Spin's stores do: only the keys that exist, shuffled (docs/spin.md
+//! lists where this host and Spin differ).
 
 mod memory;
 mod redis;
@@ -420,7 +423,15 @@ impl batch::Host for KeyValueView<'_> {
         for (key, value) in keys.iter().zip(&values) {
             self.reads.read(&name, key, value);
         }
-        Ok(keys.into_iter().zip(values).collect())
+        // As Spin's stores answer: the keys that exist, in no particular order. The app must
+        // match results by key, and this host never lets it get away with less.
+        let mut found: Vec<(String, Option<Vec<u8>>)> = keys
+            .into_iter()
+            .zip(values)
+            .filter(|(_, value)| value.is_some())
+            .collect();
+        fastrand::shuffle(&mut found);
+        Ok(found)
     }
 
     fn set_many(

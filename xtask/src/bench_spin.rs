@@ -1,0 +1,245 @@
+//! `cargo xtask bench-spin [SECONDS]`: the Spin app on each store, under real Spin and under
+//! `edgescore serve-app`, in one run on this machine.
+//!
+//! Each configuration starts on an empty store and is loaded twice by `edgescore loadgen` with
+//! the seed workload (batches of 10 over 10,000 users, 32 clients): at the seed load (5,000
+//! events/s offered) and at saturation (as fast as answers come). Printed per row: events/s
+//! accepted, p50 and p99, the app's key-value calls per accepted event (the
+//! `edgescore-store-calls` header of its answers) and, on Redis, Redis commands per accepted
+//! event (`INFO stats`). Beside the table, the floors: this disk's own `fdatasync` latency (a
+//! durable store's write cannot be acknowledged sooner) and the bare in-memory store.
+//!
+//! Spin is `$EDGESCORE_SPIN`, else `spin` on the `PATH`; without it the Spin rows are left out.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::bench_http::{Measured, Server, append_to, loadgen, seconds_arg, wait_healthy};
+use crate::bench_scaleout::{REDIS_PORT, redis_cli, redis_commands_processed, start_redis};
+use crate::{host_env, root};
+
+const PORT: u16 = 18031;
+const CLIENTS: u32 = 32;
+const SEED_LOAD: u32 = 5_000;
+
+/// Who serves the app, on which store.
+#[derive(Clone, Copy, PartialEq)]
+enum Config {
+    HarnessMemory,
+    HarnessSqlite,
+    HarnessRedis,
+    SpinSqlite,
+    SpinRedis,
+}
+
+impl Config {
+    fn name(self) -> &'static str {
+        match self {
+            Config::HarnessMemory => "serve-app, in memory (--ephemeral)",
+            Config::HarnessSqlite => "serve-app, SQLite (default)",
+            Config::HarnessRedis => "serve-app, Redis",
+            Config::SpinSqlite => "spin up, SQLite (Spin's default)",
+            Config::SpinRedis => "spin up, Redis",
+        }
+    }
+
+    fn redis(self) -> bool {
+        matches!(self, Config::HarnessRedis | Config::SpinRedis)
+    }
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let seconds = seconds_arg(args)?;
+    crate::prerequisites::ensure_system_tools(&[crate::prerequisites::REDIS_SERVER])?;
+    crate::build_component()?;
+    crate::build_host_release(crate::Host::Whole)?;
+    let release = root().join("target/release");
+    let work = root().join("target/bench-spin");
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    std::fs::create_dir_all(&work)?;
+    let _redis = start_redis(&work)?;
+    let runtime_config = work.join("runtime-config.toml");
+    std::fs::write(
+        &runtime_config,
+        format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{REDIS_PORT}\"\n"
+        ),
+    )?;
+    let spin = spin_binary();
+    let mut configs = vec![
+        Config::HarnessMemory,
+        Config::HarnessSqlite,
+        Config::HarnessRedis,
+    ];
+    match &spin {
+        Some(_) => configs.extend([Config::SpinSqlite, Config::SpinRedis]),
+        None => println!("no spin binary (EDGESCORE_SPIN or spin on the PATH): Spin rows left out"),
+    }
+    let (sync_p50, sync_p99) = fdatasync_latency(&work)?;
+
+    let mut rows = Vec::new();
+    for config in configs {
+        for rate in [SEED_LOAD, 0] {
+            let serving = Serving {
+                release: &release,
+                spin: spin.as_deref(),
+                work: &work,
+                runtime_config: &runtime_config,
+            };
+            rows.push((config, rate, serving.measure(config, rate, seconds)?));
+        }
+    }
+
+    println!(
+        "the Spin app, seed workload (batches of 10, {CLIENTS} clients, 10,000 users), {seconds} s \
+         per row, one run on this machine ({} cores shared by the server, its store and the \
+         clients)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "floor: this disk's fdatasync p50 {sync_p50:.2} ms, p99 {sync_p99:.2} ms (a durable write is \
+         acknowledged no sooner); the ceiling is the in-memory row"
+    );
+    println!(
+        "| server, store | load | events/s | p50 ms | p99 ms | ÷ in memory | store calls per event | Redis commands per event | failed requests |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (config, rate, row) in &rows {
+        let memory = rows
+            .iter()
+            .find(|(c, r, _)| *c == Config::HarnessMemory && r == rate)
+            .map_or(f64::NAN, |(_, _, m)| m.measured.events_per_sec);
+        let load = match rate {
+            0 => "saturation".to_string(),
+            r => format!("{r} events/s"),
+        };
+        let per_event = |n: Option<f64>| n.map_or("—".to_string(), |n| format!("{n:.2}"));
+        println!(
+            "| {} | {load} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+            config.name(),
+            row.measured.events_per_sec,
+            row.measured.p50,
+            row.measured.p99,
+            row.measured.events_per_sec / memory,
+            per_event(row.measured.store_calls_per_event),
+            per_event(row.redis_commands_per_event),
+            row.measured.failed,
+        );
+    }
+    println!("logs: {}", work.display());
+    Ok(())
+}
+
+struct Row {
+    measured: Measured,
+    redis_commands_per_event: Option<f64>,
+}
+
+struct Serving<'a> {
+    release: &'a Path,
+    spin: Option<&'a Path>,
+    work: &'a Path,
+    runtime_config: &'a Path,
+}
+
+impl Serving<'_> {
+    /// The configuration on an empty store, loaded once.
+    fn measure(&self, config: Config, rate: u32, seconds: u64) -> Result<Row> {
+        if config.redis() {
+            redis_cli(&["FLUSHALL"])?;
+        }
+        let state = self.work.join("state");
+        if state.exists() {
+            std::fs::remove_dir_all(&state)?;
+        }
+        let _server = self.start(config, &state)?;
+        let before = redis_commands_processed()?;
+        let measured = loadgen(self.release, PORT, 10, rate, CLIENTS, seconds)?;
+        let commands = redis_commands_processed()? - before;
+        let redis_commands_per_event = config
+            .redis()
+            .then(|| commands as f64 / measured.accepted.max(1) as f64);
+        Ok(Row {
+            measured,
+            redis_commands_per_event,
+        })
+    }
+
+    fn start(&self, config: Config, state: &Path) -> Result<Server> {
+        let log = append_to(&self.work.join("servers.log"))?;
+        let mut command = match config {
+            Config::HarnessMemory | Config::HarnessSqlite | Config::HarnessRedis => {
+                let mut command = Command::new(self.release.join("edgescore"));
+                host_env(&mut command).args(["serve-app", "--port", &PORT.to_string()]);
+                match config {
+                    Config::HarnessMemory => command.arg("--ephemeral"),
+                    Config::HarnessSqlite => command.arg("--data-dir").arg(state),
+                    _ => command
+                        .arg("--runtime-config-file")
+                        .arg(self.runtime_config),
+                };
+                command
+            }
+            Config::SpinSqlite | Config::SpinRedis => {
+                let mut command = Command::new(self.spin.context("no spin binary")?);
+                command
+                    .args(["up", "--quiet", "--from"])
+                    .arg(root().join("spin.toml"))
+                    .args(["--listen", &format!("127.0.0.1:{PORT}")])
+                    .arg("--state-dir")
+                    .arg(state);
+                if config == Config::SpinRedis {
+                    command
+                        .arg("--runtime-config-file")
+                        .arg(self.runtime_config);
+                }
+                command
+            }
+        };
+        let server = Server(
+            command
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("starting {}", config.name()))?,
+        );
+        wait_healthy(PORT)?;
+        Ok(server)
+    }
+}
+
+fn spin_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("EDGESCORE_SPIN") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("spin"))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// This disk's `fdatasync` latency, p50 and p99 in ms: 200 appends of 4 KiB, each synced.
+pub(crate) fn fdatasync_latency(dir: &Path) -> Result<(f64, f64)> {
+    use std::io::Write;
+    let path = dir.join("fdatasync-probe");
+    let mut file = std::fs::File::create(&path)?;
+    let block = [7u8; 4096];
+    let mut millis: Vec<f64> = (0..200)
+        .map(|_| {
+            file.write_all(&block)?;
+            let started = Instant::now();
+            file.sync_data()?;
+            Ok(started.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<std::io::Result<_>>()?;
+    std::fs::remove_file(&path)?;
+    millis.sort_by(f64::total_cmp);
+    Ok((millis[100], millis[198]))
+}
