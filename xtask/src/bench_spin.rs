@@ -131,6 +131,18 @@ pub fn run(args: &[String]) -> Result<()> {
             row.measured.failed,
         );
     }
+    println!();
+    println!("GET /stats after the saturation load (p50 of {STATS_READS}, a new connection each):");
+    println!("| server, store | p50 ms | store calls |");
+    println!("| --- | ---: | ---: |");
+    for (config, _, row) in rows.iter().filter(|(_, rate, _)| *rate == 0) {
+        println!(
+            "| {} | {:.2} | {} |",
+            config.name(),
+            row.stats.p50,
+            row.stats.store_calls
+        );
+    }
     println!("logs: {}", work.display());
     Ok(())
 }
@@ -138,6 +150,43 @@ pub fn run(args: &[String]) -> Result<()> {
 struct Row {
     measured: Measured,
     redis_commands_per_event: Option<f64>,
+    stats: StatsCost,
+}
+
+/// What `GET /stats` costs after the load: p50 ms over [`STATS_READS`] reads, and the store
+/// calls of one.
+struct StatsCost {
+    p50: f64,
+    store_calls: u64,
+}
+
+const STATS_READS: usize = 21;
+
+/// Times `GET /stats` (plain HTTP/1.1 over a new connection each time).
+fn stats_cost() -> Result<StatsCost> {
+    use std::io::{Read, Write};
+    let mut millis = Vec::new();
+    let mut store_calls = 0;
+    for _ in 0..STATS_READS {
+        let started = Instant::now();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", PORT))?;
+        stream.write_all(b"GET /stats HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        millis.push(started.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(answer.starts_with("HTTP/1.1 200"), "GET /stats: {answer}");
+        store_calls = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("edgescore-store-calls: "))
+            .context("no edgescore-store-calls header on /stats")?
+            .trim()
+            .parse()?;
+    }
+    millis.sort_by(f64::total_cmp);
+    Ok(StatsCost {
+        p50: millis[STATS_READS / 2],
+        store_calls,
+    })
 }
 
 struct Serving<'a> {
@@ -167,6 +216,7 @@ impl Serving<'_> {
         Ok(Row {
             measured,
             redis_commands_per_event,
+            stats: stats_cost()?,
         })
     }
 

@@ -23,7 +23,7 @@ use crate::config::{self, MAX_EVENTS};
 use crate::models::Model;
 use crate::respond::{Result, json};
 use crate::state::{self, Journal, StateError};
-use crate::{body, models};
+use crate::{body, models, respond};
 
 /// A user's scored events: time, score, position in the batch.
 type Scored = Vec<(f64, f32, u32)>;
@@ -89,14 +89,11 @@ pub async fn ingest(request: Request) -> Result {
             }
         },
     }
-    let mut answer = json(200, &ingest.finish()?);
-    let calls = state::kv::taken() - calls_before;
-    answer.1.insert(STORE_CALLS, calls.into());
-    Ok(answer)
+    Ok(respond::with_store_calls(
+        json(200, &ingest.finish()?),
+        calls_before,
+    ))
 }
-
-/// The answer's header that gives the key-value store calls the ingest made (for benchmarks).
-const STORE_CALLS: &str = "edgescore-store-calls";
 
 fn nothing_kept(failed: &StateError) -> String {
     format!(

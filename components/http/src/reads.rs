@@ -9,7 +9,7 @@ use edgescore_types::{EngineConfig, RejectionReason};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::respond::{Result, json};
+use crate::respond::{self, Result, json};
 use crate::{config, models, state};
 
 pub fn median(user_id: &str) -> Result {
@@ -63,9 +63,11 @@ pub struct StatsBody {
 #[utoipa::path(get, path = "/stats", tag = "service",
     responses((status = 200, description = "The seed's four fields first, then ours", body = StatsBody)))]
 pub fn stats() -> Result {
+    let calls_before = state::kv::taken();
     let config = config::engine()?;
     let bucket = state::open()?;
-    Ok(json(200, &stats_body(&bucket, config)?))
+    let body = stats_body(&bucket, config)?;
+    Ok(respond::with_store_calls(json(200, &body), calls_before))
 }
 
 /// The counters `/stats` shows besides rejections and latency buckets.

@@ -42,3 +42,11 @@ pub fn error(e: ApiError) -> Answer {
 pub fn ok() -> Answer {
     json(200, &StatusBody::OK)
 }
+
+/// The answer with the `edgescore-store-calls` header: the key-value store calls made since the
+/// count was `calls_before` (`state::kv`), which benchmarks add up per event.
+pub fn with_store_calls(mut answer: Answer, calls_before: u64) -> Answer {
+    let calls = crate::state::kv::taken() - calls_before;
+    answer.1.insert("edgescore-store-calls", calls.into());
+    answer
+}

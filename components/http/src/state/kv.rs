@@ -50,10 +50,10 @@ pub fn list_keys(
     bucket.list_keys(cursor)
 }
 
-pub fn get_many(
-    bucket: &Bucket,
-    keys: &[String],
-) -> Result<Vec<(String, Option<Vec<u8>>)>, store::Error> {
+/// What `get-many` answers: keys and their values (a host may leave out keys that do not exist).
+pub type Found = Vec<(String, Option<Vec<u8>>)>;
+
+pub fn get_many(bucket: &Bucket, keys: &[String]) -> Result<Found, store::Error> {
     one();
     batch::get_many(bucket, keys)
 }

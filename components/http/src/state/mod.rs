@@ -6,6 +6,7 @@
 //! | `watermark` | the largest accepted timestamp, f64 little-endian |
 //! | `count/<name>` | a counter, only ever changed by `increment` |
 //! | `sweep/cursor` | where the sweep of idle windows goes on ([`sweep`]) |
+//! | `claim/<sha-256 of a key>` | while a request creates that key: a counter (see [`update`]) |
 //!
 //! Windows and the watermark are read-modify-written with compare-and-swap and retried on
 //! conflict (after a short, jittered, growing pause), so concurrent requests (in one instance or
