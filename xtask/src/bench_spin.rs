@@ -11,7 +11,7 @@
 //!
 //! Spin is `$EDGESCORE_SPIN`, else `spin` on the `PATH`; without it the Spin rows are left out.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -70,7 +70,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{REDIS_PORT}\"\n"
         ),
     )?;
-    let spin = spin_binary();
+    let spin = crate::prerequisites::spin_binary();
     let mut configs = vec![
         Config::HarnessMemory,
         Config::HarnessSqlite,
@@ -262,17 +262,6 @@ impl Serving<'_> {
         wait_healthy(PORT)?;
         Ok(server)
     }
-}
-
-fn spin_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("EDGESCORE_SPIN") {
-        return Some(PathBuf::from(path));
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("spin"))
-            .find(|candidate| candidate.is_file())
-    })
 }
 
 /// This disk's `fdatasync` latency, p50 and p99 in ms: 200 appends of 4 KiB, each synced.

@@ -79,30 +79,33 @@ fn root_user() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// Says which Spin the real-Spin tests (`tests/tests/spin.rs`) run on. Spin is not in the
-/// package registries: the tests take `$EDGESCORE_SPIN`, else `spin` on the `PATH`, else they
-/// are skipped. A variable that names no file fails here, before anything is built.
-pub(crate) fn spin_for_tests() -> Result<()> {
+/// The Spin CLI: `$EDGESCORE_SPIN`, else `spin` on the `PATH`. Spin is not in the package
+/// registries, so nothing installs it.
+pub(crate) fn spin_binary() -> Option<std::path::PathBuf> {
     if let Some(path) = std::env::var_os("EDGESCORE_SPIN") {
-        let path = std::path::PathBuf::from(path);
-        if !path.is_file() {
-            bail!(
-                "EDGESCORE_SPIN={}: no such file (the Spin CLI the tests run the app under)",
-                path.display()
-            );
-        }
-        eprintln!("xtask: the real-Spin tests run on {}", path.display());
-        return Ok(());
+        return Some(path.into());
     }
-    let on_path = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("spin").is_file()));
-    if on_path {
-        eprintln!("xtask: the real-Spin tests run on spin from the PATH");
-    } else {
-        eprintln!(
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("spin"))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// Says which Spin the real-Spin tests (`tests/tests/spin.rs`) run on; without one they print
+/// "skipped: no spin binary". An `EDGESCORE_SPIN` that names no file fails here, before anything
+/// is built.
+pub(crate) fn spin_for_tests() -> Result<()> {
+    match spin_binary() {
+        Some(path) if !path.is_file() => bail!(
+            "EDGESCORE_SPIN={}: no such file (the Spin CLI the tests run the app under)",
+            path.display()
+        ),
+        Some(path) => eprintln!("xtask: the real-Spin tests run on {}", path.display()),
+        None => eprintln!(
             "xtask: no spin binary: the real-Spin tests will print \"skipped: no spin binary\" \
              (set EDGESCORE_SPIN to run them)"
-        );
+        ),
     }
     Ok(())
 }

@@ -145,6 +145,11 @@ impl StoredWindow {
         self.events.len()
     }
 
+    /// The events, oldest first: `(timestamp, score)`.
+    pub fn events(&self) -> &[(f64, f32)] {
+        &self.events
+    }
+
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }

@@ -6,8 +6,7 @@
 //!
 //! A window left with no events is then swapped for an empty value, compare-and-swap again: our
 //! stores delete the key then, atomically (Spin's own stores keep an empty value, which reads as
-//! an empty window). A trim does that at once; a window a request's write emptied (a take-back)
-//! waits for the next trim.
+//! an empty window).
 
 use edgescore_contract::store_layout::UserKey;
 use edgescore_contract::stored_window::StoredWindow;
@@ -81,7 +80,9 @@ fn change_window(
     let key = UserKey::of(user_id);
     let id = write_id(user_id);
     let mut written = WindowChange::default();
-    update(bucket, key.as_str(), |current| {
+    let mut value = Vec::new();
+    let mut emptied = false;
+    let change = update(bucket, key.as_str(), |current| {
         let before = decode(&key, Some(user_id), current.as_deref())?;
         // The window went through this write: a swap reported failed was done after all.
         if before.written_by(id) {
@@ -90,12 +91,18 @@ fn change_window(
         let mut window = before.clone();
         change(&mut window);
         written = WindowChange::between(&before, &window);
+        emptied = window.is_empty();
         // Never the same value twice: should a write whose answer was lost land after a
         // take-back read its window, the take-back's swap then fails, and it reads again and
         // finds the events.
         window.stamp(id);
-        Ok((Some(key.wrap(user_id, window.encode())), written))
-    })
+        value = key.wrap(user_id, window.encode());
+        Ok((Some(value.clone()), written))
+    })?;
+    if emptied {
+        delete_if_unchanged(bucket, &key, &value);
+    }
+    Ok(change)
 }
 
 /// Adds scored events to a user's window and drops what is at or before `cutoff`.
