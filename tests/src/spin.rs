@@ -8,6 +8,7 @@
 //! names no binary).
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -105,13 +106,23 @@ impl SpinApp {
     /// Kills Spin (SIGKILL) and starts it again on the same state and port.
     pub async fn restart(&mut self) {
         self.kill();
+        // Nothing of the killed Spin may answer for the new one.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "the killed Spin still listens");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let spin = binary().expect("spin ran before");
         self.run(&spin).await;
     }
 
+    /// SIGKILL to Spin's process group: `spin up` runs the app in a child process of its own
+    /// (`spin trigger http`), which a kill of `spin up` alone would leave serving.
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            let group = -(child.id() as i32);
+            // SAFETY: kill(2) with a process group id; no memory is shared.
+            unsafe { libc::kill(group, libc::SIGKILL) };
             let _ = child.wait();
         }
     }
@@ -147,6 +158,7 @@ impl SpinApp {
             .open(&log)
             .unwrap();
         let child = command
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)

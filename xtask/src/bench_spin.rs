@@ -11,6 +11,7 @@
 //!
 //! Spin is `$EDGESCORE_SPIN`, else `spin` on the `PATH`; without it the Spin rows are left out.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -206,6 +207,7 @@ impl Serving<'_> {
         if state.exists() {
             std::fs::remove_dir_all(&state)?;
         }
+        wait_port_free()?;
         let _server = self.start(config, &state)?;
         let before = redis_commands_processed()?;
         let measured = loadgen(self.release, PORT, 10, rate, CLIENTS, seconds)?;
@@ -220,7 +222,7 @@ impl Serving<'_> {
         })
     }
 
-    fn start(&self, config: Config, state: &Path) -> Result<Server> {
+    fn start(&self, config: Config, state: &Path) -> Result<Running> {
         let log = append_to(&self.work.join("servers.log"))?;
         let mut command = match config {
             Config::HarnessMemory | Config::HarnessSqlite | Config::HarnessRedis => {
@@ -253,14 +255,38 @@ impl Serving<'_> {
         };
         let server = Server(
             command
+                .process_group(0)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .spawn()
                 .with_context(|| format!("starting {}", config.name()))?,
         );
+        let running = Running(server);
         wait_healthy(PORT)?;
-        Ok(server)
+        Ok(running)
+    }
+}
+
+/// Waits until nothing listens on [`PORT`] (the last configuration's processes are gone).
+fn wait_port_free() -> Result<()> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", PORT)).is_ok() {
+        anyhow::ensure!(Instant::now() < deadline, "port {PORT} is still in use");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// A server and the processes it started (`spin up` serves from a child process of its own):
+/// its process group is killed when dropped.
+struct Running(Server);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.0.id())])
+            .status();
     }
 }
 

@@ -475,3 +475,44 @@ pub fn add_to_linker<T: Send + 'static>(
     batch::add_to_linker::<T, KeyValueData>(linker, view)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `get-many` as Spin's stores answer it: the keys that exist and no others, in an order the
+    /// caller cannot count on (so an app that reads results by position fails here too).
+    #[test]
+    fn get_many_answers_only_existing_keys_in_no_fixed_order() {
+        let kv = KeyValue::new(vec!["default".into()]);
+        let mut table = ResourceTable::new();
+        let mut reads = Reads::default();
+        let mut view = KeyValueView {
+            kv: &kv,
+            table: &mut table,
+            reads: &mut reads,
+        };
+        let bucket = store::Host::open(&mut view, "default".into()).unwrap();
+        let handle = || Resource::<BucketHandle>::new_own(bucket.rep());
+        let stored: Vec<(String, Vec<u8>)> =
+            (0..20u8).map(|i| (format!("k{i:02}"), vec![i])).collect();
+        batch::Host::set_many(&mut view, handle(), stored.clone()).unwrap();
+        let asked: Vec<String> = (0..40u8).map(|i| format!("k{i:02}")).collect();
+        let mut orders = std::collections::HashSet::new();
+        for _ in 0..10 {
+            let found = batch::Host::get_many(&mut view, handle(), asked.clone()).unwrap();
+            let mut sorted = found.clone();
+            sorted.sort();
+            let expected: Vec<(String, Option<Vec<u8>>)> = stored
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect();
+            assert_eq!(
+                sorted, expected,
+                "the 20 keys that exist, each with its value"
+            );
+            orders.insert(found.into_iter().map(|(k, _)| k).collect::<Vec<_>>());
+        }
+        assert!(orders.len() > 1, "the order changes from call to call");
+    }
+}
