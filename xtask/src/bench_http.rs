@@ -295,19 +295,67 @@ pub(crate) fn loadgen(
     concurrency: u32,
     seconds: u64,
 ) -> Result<Measured> {
-    let out = Command::new(release.join("edgescore"))
-        .args(["loadgen", "--json", "--url"])
-        .arg(format!("http://127.0.0.1:{port}"))
-        .args(["--batch-size", &batch.to_string()])
-        .args(["--events-per-sec", &rate.to_string()])
-        .args(["--concurrency", &concurrency.to_string()])
-        .args(["--duration", &seconds.to_string()])
+    let out = loadgen_command(release, port, batch, rate, concurrency, seconds)
         .stderr(Stdio::inherit())
         .output()?;
     if !out.status.success() {
         bail!("loadgen failed ({})", out.status);
     }
-    let text = String::from_utf8(out.stdout)?;
+    parse_loadgen(&String::from_utf8(out.stdout)?)
+}
+
+/// [`loadgen`], given up after `limit` (none then): at an offered rate a server cannot keep up
+/// with, loadgen sends every request it scheduled, however long that takes.
+pub(crate) fn loadgen_within(
+    release: &Path,
+    port: u16,
+    batch: u32,
+    rate: u32,
+    concurrency: u32,
+    seconds: u64,
+    limit: Duration,
+) -> Result<Option<Measured>> {
+    let mut child = loadgen_command(release, port, batch, rate, concurrency, seconds)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let deadline = Instant::now() + limit;
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("loadgen failed ({})", out.status);
+    }
+    parse_loadgen(&String::from_utf8(out.stdout)?).map(Some)
+}
+
+fn loadgen_command(
+    release: &Path,
+    port: u16,
+    batch: u32,
+    rate: u32,
+    concurrency: u32,
+    seconds: u64,
+) -> Command {
+    let mut command = Command::new(release.join("edgescore"));
+    command
+        .args(["loadgen", "--json", "--url"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .args(["--batch-size", &batch.to_string()])
+        .args(["--events-per-sec", &rate.to_string()])
+        .args(["--concurrency", &concurrency.to_string()])
+        .args(["--duration", &seconds.to_string()]);
+    command
+}
+
+/// The figures of `edgescore loadgen --json`'s report.
+fn parse_loadgen(text: &str) -> Result<Measured> {
     let field = |name: &str| -> Result<f64> {
         let at = text
             .find(&format!("\"{name}\""))

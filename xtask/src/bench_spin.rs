@@ -14,11 +14,11 @@
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::bench_http::{Measured, Server, append_to, loadgen, seconds_arg, wait_healthy};
+use crate::bench_http::{Measured, Server, append_to, loadgen_within, seconds_arg, wait_healthy};
 use crate::bench_scaleout::{REDIS_PORT, redis_cli, redis_commands_processed, start_redis};
 use crate::{host_env, root};
 
@@ -110,14 +110,24 @@ pub fn run(args: &[String]) -> Result<()> {
         "| server, store | load | events/s | p50 ms | p99 ms | ÷ in memory | store calls per event | Redis commands per event | failed requests |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let memory = |rate: u32| {
+        rows.iter()
+            .find_map(|(c, r, row)| (*c == Config::HarnessMemory && *r == rate).then_some(row))
+            .and_then(|row| row.as_ref())
+            .map_or(f64::NAN, |row| row.measured.events_per_sec)
+    };
     for (config, rate, row) in &rows {
-        let memory = rows
-            .iter()
-            .find(|(c, r, _)| *c == Config::HarnessMemory && r == rate)
-            .map_or(f64::NAN, |(_, _, m)| m.measured.events_per_sec);
         let load = match rate {
             0 => "saturation".to_string(),
             r => format!("{r} events/s"),
+        };
+        let Some(row) = row else {
+            println!(
+                "| {} | {load} | fell behind: no end within {} s | | | | | | |",
+                config.name(),
+                2 * seconds + 30
+            );
+            continue;
         };
         let per_event = |n: Option<f64>| n.map_or("—".to_string(), |n| format!("{n:.2}"));
         println!(
@@ -126,7 +136,7 @@ pub fn run(args: &[String]) -> Result<()> {
             row.measured.events_per_sec,
             row.measured.p50,
             row.measured.p99,
-            row.measured.events_per_sec / memory,
+            row.measured.events_per_sec / memory(*rate),
             per_event(row.measured.store_calls_per_event),
             per_event(row.redis_commands_per_event),
             row.measured.failed,
@@ -137,12 +147,15 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("| server, store | p50 ms | store calls |");
     println!("| --- | ---: | ---: |");
     for (config, _, row) in rows.iter().filter(|(_, rate, _)| *rate == 0) {
-        println!(
-            "| {} | {:.2} | {} |",
-            config.name(),
-            row.stats.p50,
-            row.stats.store_calls
-        );
+        match row.as_ref().and_then(|r| r.stats.as_ref()) {
+            Some(stats) => println!(
+                "| {} | {:.2} | {} |",
+                config.name(),
+                stats.p50,
+                stats.store_calls
+            ),
+            None => println!("| {} | no answer | |", config.name()),
+        }
     }
     println!("logs: {}", work.display());
     Ok(())
@@ -151,7 +164,8 @@ pub fn run(args: &[String]) -> Result<()> {
 struct Row {
     measured: Measured,
     redis_commands_per_event: Option<f64>,
-    stats: StatsCost,
+    /// None if `/stats` did not answer.
+    stats: Option<StatsCost>,
 }
 
 /// What `GET /stats` costs after the load: p50 ms over [`STATS_READS`] reads, and the store
@@ -171,6 +185,7 @@ fn stats_cost() -> Result<StatsCost> {
     for _ in 0..STATS_READS {
         let started = Instant::now();
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", PORT))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.write_all(b"GET /stats HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")?;
         let mut answer = String::new();
         stream.read_to_string(&mut answer)?;
@@ -198,8 +213,9 @@ struct Serving<'a> {
 }
 
 impl Serving<'_> {
-    /// The configuration on an empty store, loaded once.
-    fn measure(&self, config: Config, rate: u32, seconds: u64) -> Result<Row> {
+    /// The configuration on an empty store, loaded once; none if the load did not end within
+    /// twice its time and 30 s (the server fell behind the offered rate for good).
+    fn measure(&self, config: Config, rate: u32, seconds: u64) -> Result<Option<Row>> {
         if config.redis() {
             redis_cli(&["FLUSHALL"])?;
         }
@@ -210,16 +226,20 @@ impl Serving<'_> {
         wait_port_free()?;
         let _server = self.start(config, &state)?;
         let before = redis_commands_processed()?;
-        let measured = loadgen(self.release, PORT, 10, rate, CLIENTS, seconds)?;
+        let limit = Duration::from_secs(2 * seconds + 30);
+        let Some(measured) = loadgen_within(self.release, PORT, 10, rate, CLIENTS, seconds, limit)?
+        else {
+            return Ok(None);
+        };
         let commands = redis_commands_processed()? - before;
         let redis_commands_per_event = config
             .redis()
             .then(|| commands as f64 / measured.accepted.max(1) as f64);
-        Ok(Row {
+        Ok(Some(Row {
             measured,
             redis_commands_per_event,
-            stats: stats_cost()?,
-        })
+            stats: stats_cost().ok(),
+        }))
     }
 
     fn start(&self, config: Config, state: &Path) -> Result<Running> {
@@ -270,10 +290,10 @@ impl Serving<'_> {
 
 /// Waits until nothing listens on [`PORT`] (the last configuration's processes are gone).
 fn wait_port_free() -> Result<()> {
-    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", PORT)).is_ok() {
         anyhow::ensure!(Instant::now() < deadline, "port {PORT} is still in use");
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
 }
