@@ -103,8 +103,8 @@ pub(crate) fn spin_for_tests() -> Result<()> {
         ),
         Some(path) => eprintln!("xtask: the real-Spin tests run on {}", path.display()),
         None => eprintln!(
-            "xtask: no spin binary: the real-Spin tests will print \"skipped: no spin binary\" \
-             (set EDGESCORE_SPIN to run them)"
+            "xtask: the real-Spin tests: skipped: no spin binary (set EDGESCORE_SPIN or put spin \
+             on the PATH)"
         ),
     }
     Ok(())
