@@ -12,7 +12,7 @@
 //! everysec` (Redis's recommended setting); the replicas, Redis and the clients share this
 //! machine's cores, so the two-replica row measures contention, not capacity.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,24 +53,13 @@ struct Row {
 
 pub fn run(args: &[String]) -> Result<()> {
     let seconds = seconds_arg(args)?;
-    crate::prerequisites::ensure_system_tools(&[crate::prerequisites::REDIS_SERVER])?;
-    crate::build_component()?;
-    crate::build_host_release(crate::Host::Whole)?;
-    let release = root().join("target/release");
-    let work = root().join("target/bench-scaleout");
-    if work.exists() {
-        std::fs::remove_dir_all(&work)?;
-    }
-    std::fs::create_dir_all(&work)?;
+    let RedisBench {
+        release,
+        work,
+        redis: _redis,
+        runtime_config,
+    } = RedisBench::prepare("bench-scaleout")?;
     let log = work.join("serve-app.log");
-    let _redis = start_redis(&work)?;
-    let runtime_config = work.join("runtime-config.toml");
-    std::fs::write(
-        &runtime_config,
-        format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{REDIS_PORT}\"\n"
-        ),
-    )?;
 
     let stores = [
         Store::InProcess,
@@ -117,6 +106,42 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     println!("serve-app's log: {}", log.display());
     Ok(())
+}
+
+/// What a benchmark of the app over Redis starts from: the release host and the components
+/// built, an empty `target/NAME`, a Redis on [`REDIS_PORT`] and a runtime config naming it.
+pub(crate) struct RedisBench {
+    pub(crate) release: PathBuf,
+    pub(crate) work: PathBuf,
+    pub(crate) redis: Server,
+    pub(crate) runtime_config: PathBuf,
+}
+
+impl RedisBench {
+    pub(crate) fn prepare(name: &str) -> Result<RedisBench> {
+        crate::prerequisites::ensure_system_tools(&[crate::prerequisites::REDIS_SERVER])?;
+        crate::build_component()?;
+        crate::build_host_release(crate::Host::Whole)?;
+        let work = root().join("target").join(name);
+        if work.exists() {
+            std::fs::remove_dir_all(&work)?;
+        }
+        std::fs::create_dir_all(&work)?;
+        let redis = start_redis(&work)?;
+        let runtime_config = work.join("runtime-config.toml");
+        std::fs::write(
+            &runtime_config,
+            format!(
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{REDIS_PORT}\"\n"
+            ),
+        )?;
+        Ok(RedisBench {
+            release: root().join("target/release"),
+            work,
+            redis,
+            runtime_config,
+        })
+    }
 }
 
 /// Starts the configuration's replicas on an empty store, loads them, stops them.

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::bench_http::{Measured, Server, append_to, loadgen_within, seconds_arg, wait_healthy};
-use crate::bench_scaleout::{REDIS_PORT, redis_cli, redis_commands_processed, start_redis};
+use crate::bench_scaleout::{RedisBench, redis_cli, redis_commands_processed};
 use crate::{host_env, root};
 
 const PORT: u16 = 18031;
@@ -54,23 +54,12 @@ impl Config {
 
 pub fn run(args: &[String]) -> Result<()> {
     let seconds = seconds_arg(args)?;
-    crate::prerequisites::ensure_system_tools(&[crate::prerequisites::REDIS_SERVER])?;
-    crate::build_component()?;
-    crate::build_host_release(crate::Host::Whole)?;
-    let release = root().join("target/release");
-    let work = root().join("target/bench-spin");
-    if work.exists() {
-        std::fs::remove_dir_all(&work)?;
-    }
-    std::fs::create_dir_all(&work)?;
-    let _redis = start_redis(&work)?;
-    let runtime_config = work.join("runtime-config.toml");
-    std::fs::write(
-        &runtime_config,
-        format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{REDIS_PORT}\"\n"
-        ),
-    )?;
+    let RedisBench {
+        release,
+        work,
+        redis: _redis,
+        runtime_config,
+    } = RedisBench::prepare("bench-spin")?;
     let spin = crate::prerequisites::spin_binary();
     let mut configs = vec![
         Config::HarnessMemory,
