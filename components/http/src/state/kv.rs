@@ -72,6 +72,13 @@ pub fn cas(bucket: &Bucket, key: &str) -> Result<(atomics::Cas, Option<Vec<u8>>)
     Ok((cas, current))
 }
 
+/// The value a compare-and-swap starts from (the handle a failed swap hands back reads the key
+/// as it is now).
+pub fn current(cas: &atomics::Cas) -> Result<Option<Vec<u8>>, store::Error> {
+    one();
+    cas.current()
+}
+
 pub fn swap(cas: atomics::Cas, value: &[u8]) -> Result<(), atomics::CasError> {
     one();
     atomics::swap(cas, value)

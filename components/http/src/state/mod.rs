@@ -98,43 +98,63 @@ fn update<R>(
 ) -> Result<R> {
     let mut retries = 0;
     let mut claimed = None;
-    let outcome = loop {
-        let (cas, current) = kv::cas(bucket, key)?;
-        if current.is_none() && claimed.is_none() {
-            let claim = claim_key(key);
-            if kv::increment(bucket, &claim, 1)? == 1 {
-                // Ours: read again (created meanwhile by a request that held it before?).
-                claimed = Some(claim);
+    let outcome = 'attempts: {
+        let (mut cas, mut current) = match kv::cas(bucket, key) {
+            Ok(read) => read,
+            Err(e) => break 'attempts Err(e.into()),
+        };
+        loop {
+            if current.is_none() && claimed.is_none() {
+                let claim = claim_key(key);
+                match kv::increment(bucket, &claim, 1) {
+                    // Ours: read again (created meanwhile by a request that held it before?).
+                    Ok(1) => claimed = Some(claim),
+                    Ok(_) if retries + 1 >= CAS_ATTEMPTS => {
+                        // The creator went away holding it: free it for the next request.
+                        let _ = kv::delete(bucket, &claim);
+                        break 'attempts Err(StateError::new(format!(
+                            "state: {key} was being created by another request for too long"
+                        )));
+                    }
+                    Ok(_) => {
+                        retries += 1;
+                        std::thread::sleep(backoff(retries, key));
+                    }
+                    Err(e) => break 'attempts Err(e.into()),
+                }
+                (cas, current) = match kv::cas(bucket, key) {
+                    Ok(read) => read,
+                    Err(e) => break 'attempts Err(e.into()),
+                };
                 continue;
             }
-            if retries + 1 >= CAS_ATTEMPTS {
-                // The creator went away holding it: free it for the next request.
-                let _ = kv::delete(bucket, &claim);
-                break Err(StateError::new(format!(
-                    "state: {key} was being created by another request for too long"
-                )));
+            let (value, report) = match change(current.take()) {
+                Ok(changed) => changed,
+                Err(e) => break 'attempts Err(e),
+            };
+            // Nothing to write (the watermark is already as high).
+            let Some(value) = value else {
+                break 'attempts Ok(report);
+            };
+            match kv::swap(cas, &value) {
+                Ok(()) => break 'attempts Ok(report),
+                Err(atomics::CasError::CasFailed(again)) if retries + 1 < CAS_ATTEMPTS => {
+                    retries += 1;
+                    std::thread::sleep(backoff(retries, key));
+                    // The handle handed back starts from the key as it is now: no new one.
+                    current = match kv::current(&again) {
+                        Ok(value) => value,
+                        Err(e) => break 'attempts Err(e.into()),
+                    };
+                    cas = again;
+                }
+                Err(atomics::CasError::CasFailed(_)) => {
+                    break 'attempts Err(StateError::new(format!(
+                        "state: {key} kept changing under {CAS_ATTEMPTS} attempts to update it"
+                    )));
+                }
+                Err(atomics::CasError::StoreError(e)) => break 'attempts Err(e.into()),
             }
-            retries += 1;
-            std::thread::sleep(backoff(retries, key));
-            continue;
-        }
-        let (value, report) = change(current)?;
-        // Nothing to write (the watermark is already as high).
-        let Some(value) = value else {
-            break Ok(report);
-        };
-        match kv::swap(cas, &value) {
-            Ok(()) => break Ok(report),
-            Err(atomics::CasError::CasFailed(_)) if retries + 1 < CAS_ATTEMPTS => {
-                retries += 1;
-                std::thread::sleep(backoff(retries, key));
-            }
-            Err(atomics::CasError::CasFailed(_)) => {
-                break Err(StateError::new(format!(
-                    "state: {key} kept changing under {CAS_ATTEMPTS} attempts to update it"
-                )));
-            }
-            Err(atomics::CasError::StoreError(e)) => break Err(e.into()),
         }
     };
     if let Some(claim) = claimed {

@@ -236,7 +236,8 @@ pub struct CasHandle {
     store: String,
     key: String,
     /// The value when the guest started: the swap succeeds only if it is still the one held.
-    seen: Option<Vec<u8>>,
+    /// None until read: a handle a failed swap hands back reads the key at its `current`.
+    seen: Option<Option<Vec<u8>>>,
 }
 
 /// The per-instance view: the shared stores, the instance's resource table and what it read.
@@ -363,10 +364,18 @@ impl atomics::Host for KeyValueView<'_> {
             .kv
             .backend(&handle.store)
             .map_err(atomics::CasError::StoreError)?
-            .compare_and_swap(&handle.store, &handle.key, handle.seen.as_deref(), value)
+            .compare_and_swap(
+                &handle.store,
+                &handle.key,
+                handle.seen.as_ref().and_then(Option::as_deref),
+                value,
+            )
             .map_err(|e| atomics::CasError::StoreError(e.into()))?;
         if !swapped {
-            // Handed back so that the guest may read the new value and try again.
+            // Handed back, as Spin does: its `current` reads the key as it is then, so the
+            // guest's next attempt needs no new handle.
+            let mut handle = handle;
+            handle.seen = None;
             let cas = self
                 .table
                 .push(handle)
@@ -397,13 +406,23 @@ impl atomics::HostCas for KeyValueView<'_> {
             .push(CasHandle {
                 store: name,
                 key,
-                seen,
+                seen: Some(seen),
             })
             .map_err(other)
     }
 
     fn current(&mut self, cas: Resource<CasHandle>) -> Result<Option<Vec<u8>>, store::Error> {
-        Ok(self.table.get(&cas).map_err(other)?.seen.clone())
+        let handle = self.table.get_mut(&cas).map_err(other)?;
+        if handle.seen.is_none() {
+            let now = self
+                .kv
+                .backend(&handle.store)?
+                .get_many(&handle.store, std::slice::from_ref(&handle.key))?
+                .pop()
+                .flatten();
+            handle.seen = Some(now);
+        }
+        Ok(handle.seen.clone().flatten())
     }
 
     fn drop(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<()> {
