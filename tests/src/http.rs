@@ -243,6 +243,7 @@ pub fn app_config(reuse: usize, max_instances: usize) -> AppConfig {
     AppConfig {
         store: "default".into(),
         backend: edgescore_app_harness::StoreBackend::Memory,
+        durability: edgescore_app_harness::Durability::Fsync,
         env: Vec::new(),
         variables: Vec::new(),
         reuse,

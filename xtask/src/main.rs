@@ -18,14 +18,14 @@
 //! - `cargo xtask bench-durable [SECONDS]`: what durability costs (see `bench_durable.rs`).
 //! - `cargo xtask bench-scaleout [SECONDS]`: the Spin app over Redis, one replica and two (see
 //!   `bench_scaleout.rs`).
-//! - `cargo xtask bench-spin [SECONDS]`: the Spin app on each store, under real Spin and under
-//!   `edgescore serve-app` (see `bench_spin.rs`).
+//! - `cargo xtask bench-app-stores [SECONDS]`: the Spin app on each store and durability mode,
+//!   under `edgescore serve-app` and under real Spin (see `bench_app_stores.rs`).
 //! - `cargo xtask fuzz [--secs N] [TARGET...]`: the fuzz targets of `tests/fuzz` (see `fuzz.rs`).
 
+mod bench_app_stores;
 mod bench_durable;
 mod bench_http;
 mod bench_scaleout;
-mod bench_spin;
 mod compose;
 mod fuzz;
 mod host_dependencies;
@@ -64,11 +64,11 @@ fn main() {
         Some("bench-http") => bench_http::run(&args[1..]),
         Some("bench-durable") => bench_durable::run(&args[1..]),
         Some("bench-scaleout") => bench_scaleout::run(&args[1..]),
-        Some("bench-spin") => bench_spin::run(&args[1..]),
+        Some("bench-app-stores") => bench_app_stores::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask run [edgescore args...] | test | build | components | bench [edgescore bench args...] | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | bench-spin [seconds] | fuzz [--secs N] [target...]"
+                "usage: cargo xtask run [edgescore args...] | test | build | components | bench [edgescore bench args...] | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | bench-app-stores [seconds] | fuzz [--secs N] [target...]"
             );
             std::process::exit(2);
         }

@@ -1,13 +1,13 @@
-//! `POST /ingest`: the contract's pipeline, with the key-value store as the recorder — parse and
-//! judge the batch in order against the stored watermark, score the accepted events in one call
-//! of the scoring component, then write: each user's events into its window (compare-and-swap,
-//! the windows read beforehand in one `get-many`), the counters, the watermark if it rose. A
-//! write that fails takes back those before it ([`state::Journal`]): the answer is then 503 with
-//! nothing of the request in the store.
+//! `POST /ingest`: the contract's pipeline, with the key-value store as the recorder — parse the
+//! batch, read the watermark and the users' windows in one `get-many`, judge the events in order
+//! against the watermark, score the accepted ones in one call of the scoring component, then
+//! write: each user's events into its window (compare-and-swap from the value read), the
+//! counters, the watermark if it rose. A write that fails takes back those before it
+//! ([`state::Journal`]): the answer is then 503 with nothing of the request in the store.
 //!
-//! Round trips to the store, a batch of `n` events of `u` users: one read of the watermark, one
-//! `get-many` of the windows, `u` swaps, four counters (more when the number of users changes
-//! or events are rejected), one swap of the watermark when it rises.
+//! Round trips to the store, a batch of `n` events of `u` users: one `get-many`, `u` swaps, four
+//! counters (more when the number of users changes or events are rejected), one swap of the
+//! watermark when it rises.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -40,8 +40,9 @@ pub async fn ingest(request: Request) -> Result {
         config,
         width: model.input_width(),
     };
-    let watermark = state::watermark(&bucket)?;
-    let (mut ingest, judged) = Ingest::start(&body, MAX_EVENTS, &rules, watermark, unix_now())?;
+    let parsed = Ingest::parse(&body, MAX_EVENTS)?;
+    let watermark = state::windows::read_for_ingest(&bucket, parsed.user_ids())?;
+    let (mut ingest, judged) = Ingest::judge(parsed, &rules, watermark, unix_now());
     let raised = judged
         .watermark
         .filter(|w| watermark.is_none_or(|old| *w > old));
@@ -146,9 +147,6 @@ fn write(
     started: Instant,
     journal: &mut Journal,
 ) -> state::Result<()> {
-    if !by_user.is_empty() {
-        state::windows::prefetch(bucket, by_user.keys().map(String::as_str));
-    }
     for (user, scored) in by_user {
         let events = scored.iter().map(|e| (e.0, e.1)).collect();
         journal.record(bucket, user, events, cutoff)?;

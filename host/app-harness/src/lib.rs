@@ -28,10 +28,11 @@ use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
 use wasmtime_wasi_http::{Error as HttpError, WasiHttpCtx};
 
+pub use edgescore_durable::Durability;
 use edgescore_runtime::GuestLimits;
 pub use front::Busy;
 pub use keyvalue::StoreBackend;
-use keyvalue::{KeyValue, KeyValueView, Reads};
+use keyvalue::{KeyValue, KeyValueView, RequestScope};
 use state::{AppState, NoOutgoingHttp};
 
 /// How the app is run.
@@ -41,6 +42,9 @@ pub struct AppConfig {
     pub store: String,
     /// Where the store is kept: memory, a SQLite file or Redis.
     pub backend: StoreBackend,
+    /// When a SQLite store's writes reach the disk; with `Fsync`, each answer waits for those
+    /// of its request.
+    pub durability: Durability,
     /// Environment variables granted to the guest (`environment` in `spin.toml`).
     pub env: Vec<(String, String)>,
     /// Spin variables the app may read (`[variables]` in `spin.toml`, `spin up --variable`).
@@ -56,6 +60,11 @@ pub struct AppConfig {
     pub max_body_bytes: usize,
     pub limits: GuestLimits,
 }
+
+/// The request was done, but its writes could not be made durable.
+#[derive(Debug, thiserror::Error)]
+#[error("the request was done, but {0}")]
+pub struct NotDurable(String);
 
 struct Instance {
     store: Store<AppState>,
@@ -101,7 +110,7 @@ impl App {
         keyvalue::add_to_linker(&mut linker, |s: &mut AppState| KeyValueView {
             kv: &s.kv,
             table: &mut s.table,
-            reads: &mut s.reads,
+            request: &mut s.request,
         })?;
         let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
         let stop_ticker = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -109,8 +118,11 @@ impl App {
         Ok(Arc::new(App {
             engine,
             pre,
-            kv: KeyValue::open([(config.store.clone(), config.backend.clone())])
-                .with_context(|| format!("opening the key-value store {:?}", config.store))?,
+            kv: KeyValue::open(
+                [(config.store.clone(), config.backend.clone())],
+                config.durability,
+            )
+            .with_context(|| format!("opening the key-value store {:?}", config.store))?,
             variables: std::sync::Arc::new(config.variables.iter().cloned().collect()),
             instances: tokio::sync::Semaphore::new(config.max_instances.max(1)),
             config,
@@ -152,7 +164,7 @@ impl App {
             http: WasiHttpCtx::new(),
             hooks: NoOutgoingHttp,
             kv: self.kv.clone(),
-            reads: Reads::default(),
+            request: RequestScope::default(),
             variables: self.variables.clone(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.config.limits.memory_bytes)
@@ -188,7 +200,8 @@ impl App {
         let mut instance = self.instance().await?;
         instance.store.set_epoch_deadline(self.deadline_ticks());
         // What the previous request read is no start for this one's compare-and-swaps.
-        instance.store.data_mut().reads.clear();
+        let refused = self.kv.refusing_writes();
+        instance.store.data_mut().request.begin(refused);
         let request = request.map(|b| {
             http_body_util::Full::new(b)
                 .map_err(|e: std::convert::Infallible| -> HttpError { match e {} })
@@ -223,12 +236,18 @@ impl App {
             Ok(Err(e)) => return Err(e),
             Err(e) => return Err(e.into()),
         };
+        let unsynced = instance.store.data_mut().request.take_unsynced();
         instance.served += 1;
         if instance.served < self.config.reuse {
             self.idle
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(instance);
+        }
+        // The instance serves others meanwhile; this answer waits for its writes' sync.
+        drop(_alive);
+        for (commit, through) in unsynced {
+            commit.synced(through).await.map_err(NotDurable)?;
         }
         Ok(response)
     }

@@ -8,7 +8,7 @@ use wasmtime_wasi_http::{
     Error as HttpError, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
-use crate::keyvalue::{KeyValue, Reads};
+use crate::keyvalue::{KeyValue, RequestScope};
 use crate::variables::Variables;
 
 /// What one instance's store holds.
@@ -18,8 +18,8 @@ pub struct AppState {
     pub http: WasiHttpCtx,
     pub hooks: NoOutgoingHttp,
     pub kv: KeyValue,
-    /// What the request being served read from the store.
-    pub reads: Reads,
+    /// What the key-value host keeps of the request being served.
+    pub request: RequestScope,
     pub variables: Variables,
     pub limits: StoreLimits,
 }

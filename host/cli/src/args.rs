@@ -132,3 +132,40 @@ impl RuntimeArgs {
         Runtime::new(&self.source(), limits)
     }
 }
+
+/// When the state's writes reach the disk (`serve`'s logs, `serve-app`'s SQLite store).
+#[derive(Debug, Clone, Args)]
+pub struct DurabilityArgs {
+    /// When writes reach the disk: before every answer that depends on them (fsync), every
+    /// --fsync-interval-ms (interval), or when the kernel decides (none). A crash of the process
+    /// loses nothing in any mode; a power loss loses nothing with fsync
+    #[arg(long, env = "EDGESCORE_DURABILITY", value_enum, default_value_t = DurabilityArg::Fsync)]
+    durability: DurabilityArg,
+    /// The fsync period of --durability interval, in milliseconds
+    #[arg(long, env = "EDGESCORE_FSYNC_INTERVAL_MS", default_value_t = 1000)]
+    fsync_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DurabilityArg {
+    Fsync,
+    Interval,
+    None,
+}
+
+impl DurabilityArgs {
+    pub fn durability(&self) -> Result<edgescore_serve::Durability> {
+        use edgescore_serve::Durability;
+        anyhow::ensure!(
+            self.fsync_interval_ms >= 1,
+            "fsync-interval-ms: must be at least 1"
+        );
+        Ok(match self.durability {
+            DurabilityArg::Fsync => Durability::Fsync,
+            DurabilityArg::Interval => {
+                Durability::Interval(Duration::from_millis(self.fsync_interval_ms))
+            }
+            DurabilityArg::None => Durability::None,
+        })
+    }
+}

@@ -30,6 +30,7 @@ fn app(reuse: usize) -> Result<std::sync::Arc<App>> {
         AppConfig {
             store: "default".into(),
             backend: StoreBackend::Memory,
+            durability: edgescore_app_harness::Durability::Fsync,
             env: Vec::new(),
             variables: Vec::new(),
             reuse,

@@ -7,11 +7,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use edgescore_serve::{
-    self as serve, DriftConfig, Durability, DurableConfig, JobsConfig, ServerLimits, Service,
-    ServiceConfig, ShardConfig,
+    self as serve, DriftConfig, DurableConfig, JobsConfig, ServerLimits, Service, ServiceConfig,
+    ShardConfig,
 };
 
-use crate::args::{EngineArgs, ModelArgs, RuntimeArgs};
+use crate::args::{DurabilityArgs, EngineArgs, ModelArgs, RuntimeArgs};
 use crate::logging::LogArgs;
 use crate::signals;
 
@@ -98,14 +98,8 @@ pub struct ServeArgs {
     /// Keep the state in memory only: a restart starts empty (tests, benchmarks)
     #[arg(long, env = "EDGESCORE_EPHEMERAL")]
     ephemeral: bool,
-    /// When the log reaches the disk: before every answer (fsync), every --fsync-interval-ms
-    /// (interval), or when the kernel decides (none). A crash of the process loses nothing in
-    /// any mode; a power loss loses nothing with fsync
-    #[arg(long, env = "EDGESCORE_DURABILITY", value_enum, default_value_t = DurabilityArg::Fsync)]
-    durability: DurabilityArg,
-    /// The fsync period of --durability interval, in milliseconds
-    #[arg(long, env = "EDGESCORE_FSYNC_INTERVAL_MS", default_value_t = 1000)]
-    fsync_interval_ms: u64,
+    #[command(flatten)]
+    durability: DurabilityArgs,
     /// A bearer token every route but /health, /ready and /metrics requires [default: none: open]
     #[arg(long, env = "EDGESCORE_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
@@ -117,13 +111,6 @@ pub struct ServeArgs {
     runtime: RuntimeArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum DurabilityArg {
-    Fsync,
-    Interval,
-    None,
-}
-
 /// Where and how durably the state is kept (none: `--ephemeral`).
 fn durable_config(args: &ServeArgs) -> Result<Option<DurableConfig>> {
     if args.ephemeral {
@@ -133,17 +120,7 @@ fn durable_config(args: &ServeArgs) -> Result<Option<DurableConfig>> {
         Some(dir) => dir.clone(),
         None => crate::data_dir::default_data_dir()?,
     };
-    anyhow::ensure!(
-        args.fsync_interval_ms >= 1,
-        "fsync-interval-ms: must be at least 1"
-    );
-    let durability = match args.durability {
-        DurabilityArg::Fsync => Durability::Fsync,
-        DurabilityArg::Interval => {
-            Durability::Interval(Duration::from_millis(args.fsync_interval_ms))
-        }
-        DurabilityArg::None => Durability::None,
-    };
+    let durability = args.durability.durability()?;
     Ok(Some(DurableConfig { dir, durability }))
 }
 

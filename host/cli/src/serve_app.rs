@@ -10,6 +10,7 @@ use edgescore_app_harness::runtime_config::RuntimeConfig;
 use edgescore_app_harness::{App, AppConfig, StoreBackend};
 use edgescore_runtime::GuestLimits;
 
+use crate::args::DurabilityArgs;
 use crate::logging::LogArgs;
 use crate::signals;
 
@@ -74,6 +75,8 @@ pub struct ServeAppArgs {
     )]
     runtime_config_file: Option<PathBuf>,
     #[command(flatten)]
+    durability: DurabilityArgs,
+    #[command(flatten)]
     log: LogArgs,
 }
 
@@ -94,6 +97,7 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
     let config = AppConfig {
         store: args.kv_store.clone(),
         backend: backend.clone(),
+        durability: args.durability.durability()?,
         env: vec![
             ("EDGESCORE_KV_STORE".into(), args.kv_store.clone()),
             (
@@ -120,6 +124,7 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
             call_fuel: None,
         },
     };
+    let config_durability = config.durability;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -135,6 +140,7 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
             address = %address,
             url = format!("http://{address}"),
             store = describe(&backend),
+            durability = ?config_durability,
             "listening"
         );
         if !address.ip().is_loopback() && without_token {

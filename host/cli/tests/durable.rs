@@ -412,22 +412,6 @@ fn the_active_model_version_survives_a_restart() {
     assert_eq!(by_version["2"], count(&v2), "{by_version}");
 }
 
-/// `serve-app` keeps its key-value store in a SQLite file in the data directory, like `spin up`:
-/// windows survive a SIGKILL and a restart.
-#[test]
-fn serve_app_store_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let env = [("EDGESCORE_DATA_DIR", dir.path().to_str().unwrap())];
-    let served = Served::start_with(&["serve-app"], &env);
-    let acked = ingest(&served, 10, 0);
-    served.kill();
-    assert!(dir.path().join("app-store.sqlite").exists());
-
-    let restarted = Served::start_with(&["serve-app"], &env);
-    let held = check_windows(&restarted, &acked, &HashMap::new());
-    assert_eq!(held, 100);
-}
-
 /// Batch jobs are kept: a finished one is served again after a SIGKILL, and one that had not
 /// finished is scored after the restart.
 #[test]

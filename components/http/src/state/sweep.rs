@@ -3,7 +3,7 @@
 //! grow without end. So the requests that write windows also sweep: once an instance has
 //! written [`SWEEP_AFTER`] windows, its next ingest lists one page of keys from where the last
 //! sweep (of any instance or replica) stopped, reads their windows in one `get-many` and trims
-//! every one that holds expired events, deleting those left empty — through the same
+//! those that hold expired events, deleting those left empty — through the same
 //! compare-and-swap as any other write, so the counters follow. The sweep therefore visits keys
 //! at least as fast as requests create them (a page is about 1,000 keys, more than the windows
 //! written meanwhile) and the store holds what the windows hold, plus the keys created since
@@ -44,11 +44,8 @@ pub fn sweep_page(bucket: &Bucket, cutoff: f64) -> Result<WindowChange> {
     let users: Vec<UserKey> = keys.iter().filter_map(|k| UserKey::parse(k)).collect();
     let mut swept = WindowChange::default();
     if !users.is_empty() {
-        // Read in one go, for the host to start each trim's compare-and-swap from (a store whose
-        // `get-many` fails has each trim read its own).
-        let keys: Vec<String> = users.iter().map(|k| k.as_str().to_string()).collect();
-        let _ = kv::get_many(bucket, &keys);
-        for key in &users {
+        // Only the windows that hold expired events are trimmed, each from the value read here.
+        for key in windows::due_for_sweep(bucket, &users, cutoff) {
             if let (_, Some(change)) = windows::trim(bucket, key, None, Some(cutoff))? {
                 swept.add(change);
             }

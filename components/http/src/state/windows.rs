@@ -12,7 +12,7 @@ use edgescore_contract::store_layout::UserKey;
 use edgescore_contract::stored_window::StoredWindow;
 use spin_sdk::experimental::wasi::keyvalue::atomics;
 
-use super::{Bucket, Result, StateError, WATERMARK, kv, update};
+use super::{Bucket, Result, StateError, WATERMARK, kv, read_f64, update};
 
 fn decode(key: &UserKey, user_id: Option<&str>, value: Option<&[u8]>) -> Result<StoredWindow> {
     let Some(value) = value else {
@@ -31,18 +31,63 @@ fn write_id(user_id: &str) -> u64 {
     RandomState::new().hash_one(user_id).max(1)
 }
 
-/// Reads the watermark and the users' windows in one `get-many`, for the host to start each
+/// Reads the watermark, and the users' windows with it in one `get-many`: the host starts each
 /// compare-and-swap of them from the value read here (one round trip per user, not two). The
-/// values are not used here: a host that serves no such shortcut (Spin's) reads them again, and
-/// one whose `get-many` fails (Spin's Redis store) skips it.
-pub fn prefetch<'a>(bucket: &Bucket, users: impl IntoIterator<Item = &'a str>) {
+/// windows' values are not used here: a host that serves no such shortcut (Spin's) reads them
+/// again. A store whose `get-many` fails (Spin's Redis store) reads the watermark alone.
+pub fn read_for_ingest<'a>(
+    bucket: &Bucket,
+    users: impl IntoIterator<Item = &'a str>,
+) -> Result<Option<f64>> {
     let mut keys = vec![WATERMARK.to_string()];
+    let mut seen = std::collections::HashSet::new();
     keys.extend(
         users
             .into_iter()
+            .filter(|u| seen.insert(*u))
             .map(|u| UserKey::of(u).as_str().to_string()),
     );
-    let _ = kv::get_many(bucket, &keys);
+    match kv::get_many(bucket, &keys) {
+        Ok(found) => Ok(found
+            .into_iter()
+            .find(|(key, _)| key == WATERMARK)
+            .and_then(|(_, value)| value)
+            .as_deref()
+            .and_then(read_f64)),
+        Err(_) => super::watermark(bucket),
+    }
+}
+
+/// Whether the stored window `value` holds events at or before `cutoff`, or none (a sweep's
+/// trim would change it).
+fn due_for_trim(key: &UserKey, value: &[u8], cutoff: f64) -> bool {
+    match decode(key, None, Some(value)) {
+        Ok(mut window) => window.is_empty() || window.expire(cutoff) > 0,
+        // The trim reports it.
+        Err(_) => true,
+    }
+}
+
+/// Of the windows at `keys`, those a sweep must trim, read in one `get-many`: all of them if
+/// the store's `get-many` fails.
+pub fn due_for_sweep<'k>(bucket: &Bucket, keys: &'k [UserKey], cutoff: f64) -> Vec<&'k UserKey> {
+    let names: Vec<String> = keys.iter().map(|k| k.as_str().to_string()).collect();
+    match kv::get_many(bucket, &names) {
+        Ok(found) => {
+            let found: std::collections::HashMap<String, Vec<u8>> = found
+                .into_iter()
+                .filter_map(|(key, value)| Some((key, value?)))
+                .collect();
+            keys.iter()
+                .filter(|k| {
+                    found
+                        .get(k.as_str())
+                        .is_some_and(|v| due_for_trim(k, v, cutoff))
+                })
+                .collect()
+        }
+        Err(_) => keys.iter().collect(),
+    }
 }
 
 /// What one swap of a window changed, for the counters of `/stats`.

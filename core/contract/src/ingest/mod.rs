@@ -6,4 +6,4 @@ mod parse;
 mod pipeline;
 
 pub use parse::{IngestParseError, ParsedEvent, parse_ingest};
-pub use pipeline::{Accepted, Ingest, IngestResponse, Judged, RejectedEvent};
+pub use pipeline::{Accepted, Ingest, IngestResponse, Judged, Parsed, RejectedEvent};

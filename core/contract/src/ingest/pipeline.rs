@@ -34,6 +34,20 @@ pub struct Judged {
     pub watermark: Option<f64>,
 }
 
+/// A request's events, parsed and not yet judged.
+#[derive(Debug)]
+pub struct Parsed(Vec<ParsedEvent>);
+
+impl Parsed {
+    /// The users of the well-formed events, in request order (repeated when they repeat).
+    pub fn user_ids(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(|p| match p {
+            ParsedEvent::Event(e) => Some(e.user_id.as_str()),
+            ParsedEvent::Invalid(..) => None,
+        })
+    }
+}
+
 /// The request's account: what was rejected, recorded or lost on the way.
 #[derive(Debug)]
 pub struct Ingest {
@@ -57,7 +71,28 @@ impl Ingest {
         watermark: Option<f64>,
         now: f64,
     ) -> Result<(Ingest, Judged), ApiError> {
-        let parsed = parse_ingest(body, max_events)?;
+        Ok(Ingest::judge(
+            Ingest::parse(body, max_events)?,
+            rules,
+            watermark,
+            now,
+        ))
+    }
+
+    /// The first half of [`Ingest::start`], for a host that reads what it needs to judge (the
+    /// watermark) together with what the events will touch (their users' windows).
+    pub fn parse(body: &[u8], max_events: usize) -> Result<Parsed, ApiError> {
+        Ok(Parsed(parse_ingest(body, max_events)?))
+    }
+
+    /// The second half of [`Ingest::start`].
+    pub fn judge(
+        parsed: Parsed,
+        rules: &Rules,
+        watermark: Option<f64>,
+        now: f64,
+    ) -> (Ingest, Judged) {
+        let parsed = parsed.0;
         let mut rejections = Vec::new();
         let mut events = Vec::with_capacity(parsed.len());
         let mut positions = Vec::with_capacity(parsed.len());
@@ -94,7 +129,7 @@ impl Ingest {
             failures: Vec::new(),
             retry_after: None,
         };
-        Ok((ingest, Judged { events, watermark }))
+        (ingest, Judged { events, watermark })
     }
 
     /// Rejections so far, at request positions (for counting them by reason).

@@ -15,13 +15,18 @@
 
 mod memory;
 mod redis;
+mod request;
 mod sqlite;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use edgescore_durable::Durability;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+
+pub use request::RequestScope;
+pub use sqlite::GroupCommit;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -63,6 +68,14 @@ pub trait Backend: Send + Sync {
     fn values(&self, store: &str, prefix: &str) -> Vec<Vec<u8>>;
     /// Keys and value bytes in every store.
     fn footprint(&self) -> (usize, usize);
+    /// Where writes become durable after they are done (none: when they are done).
+    fn group_commit(&self) -> Option<&Arc<GroupCommit>> {
+        None
+    }
+    /// Why a request that begins now should have its writes refused (its disk is full), if so.
+    fn refusing_writes(&self) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -142,20 +155,26 @@ impl KeyValue {
     /// Stores in memory: a restart starts empty.
     pub fn new(granted: Vec<String>) -> Self {
         let stores = granted.into_iter().map(|name| (name, StoreBackend::Memory));
-        Self::open(stores).expect("a store in memory opens")
+        Self::open(stores, Durability::None).expect("a store in memory opens")
     }
 
     /// Stores in the SQLite file at `path` (created if missing).
-    pub fn sqlite(path: &Path, granted: Vec<String>) -> Result<Self, BackendError> {
+    pub fn sqlite(
+        path: &Path,
+        granted: Vec<String>,
+        durability: Durability,
+    ) -> Result<Self, BackendError> {
         let stores = granted
             .into_iter()
             .map(|name| (name, StoreBackend::Sqlite(path.to_path_buf())));
-        Self::open(stores)
+        Self::open(stores, durability)
     }
 
-    /// Each named store on its backend (stores on one SQLite file share one connection).
+    /// Each named store on its backend (stores on one SQLite file share its writer), SQLite
+    /// files synced as `durability` says.
     pub fn open(
         stores: impl IntoIterator<Item = (String, StoreBackend)>,
+        durability: Durability,
     ) -> Result<Self, BackendError> {
         let mut files: HashMap<PathBuf, Arc<dyn Backend>> = HashMap::new();
         let mut opened: HashMap<String, Arc<dyn Backend>> = HashMap::new();
@@ -165,7 +184,8 @@ impl KeyValue {
                 StoreBackend::Sqlite(path) => match files.get(&path) {
                     Some(file) => file.clone(),
                     None => {
-                        let file: Arc<dyn Backend> = Arc::new(sqlite::Sqlite::open(&path)?);
+                        let file: Arc<dyn Backend> =
+                            Arc::new(sqlite::Sqlite::open(&path, durability)?);
                         files.insert(path, file.clone());
                         file
                     }
@@ -194,6 +214,12 @@ impl KeyValue {
         })
     }
 
+    /// Why a request that begins now gets its writes refused, if it does: a store's disk is
+    /// full. Requests already running keep writing (their taking back included).
+    pub fn refusing_writes(&self) -> Option<String> {
+        self.stores.values().find_map(|b| b.refusing_writes())
+    }
+
     /// One store's values whose keys start with `prefix`.
     pub fn values(&self, store: &str, prefix: &str) -> Vec<Vec<u8>> {
         self.backend(store)
@@ -202,32 +228,6 @@ impl KeyValue {
     }
 }
 
-/// The values an instance read in the request it is serving, by store and key: where its next
-/// compare-and-swap of such a key starts (see the module's comment).
-#[derive(Default)]
-pub struct Reads {
-    values: HashMap<(String, String), Option<Vec<u8>>>,
-}
-
-impl Reads {
-    /// Forgets everything (a new request begins).
-    pub fn clear(&mut self) {
-        self.values.clear();
-    }
-
-    fn read(&mut self, store: &str, key: &str, value: &Option<Vec<u8>>) {
-        self.values
-            .insert((store.to_string(), key.to_string()), value.clone());
-    }
-
-    fn written(&mut self, store: &str, key: &str) {
-        self.values.remove(&(store.to_string(), key.to_string()));
-    }
-
-    fn take(&mut self, store: &str, key: &str) -> Option<Option<Vec<u8>>> {
-        self.values.remove(&(store.to_string(), key.to_string()))
-    }
-}
 pub struct BucketHandle {
     store: String,
 }
@@ -240,11 +240,11 @@ pub struct CasHandle {
     seen: Option<Option<Vec<u8>>>,
 }
 
-/// The per-instance view: the shared stores, the instance's resource table and what it read.
+/// The per-instance view: the shared stores, the instance's resource table and its request.
 pub struct KeyValueView<'a> {
     pub kv: &'a KeyValue,
     pub table: &'a mut ResourceTable,
-    pub reads: &'a mut Reads,
+    pub request: &'a mut RequestScope,
 }
 
 /// Keys listed per `list-keys` page.
@@ -257,6 +257,24 @@ fn other(e: impl std::fmt::Display) -> store::Error {
 impl KeyValueView<'_> {
     fn bucket(&self, bucket: &Resource<BucketHandle>) -> Result<String, store::Error> {
         Ok(self.table.get(bucket).map_err(other)?.store.clone())
+    }
+
+    /// A write to `store`, noted so that the answer waits until it is durable.
+    fn write<T>(
+        &mut self,
+        store: &str,
+        write: impl FnOnce(&dyn Backend) -> Result<T, BackendError>,
+    ) -> Result<T, BackendError> {
+        if let Some(why) = self.request.refused() {
+            return Err(BackendError::refused(why));
+        }
+        let kv = self.kv;
+        let backend = kv
+            .backend(store)
+            .map_err(|_| BackendError::refused(format!("{store}: no such store")))?;
+        let done = write(backend);
+        self.request.wrote_through(backend);
+        done
     }
 }
 
@@ -282,7 +300,7 @@ impl store::HostBucket for KeyValueView<'_> {
             .get_many(&name, std::slice::from_ref(&key))?
             .pop()
             .flatten();
-        self.reads.read(&name, &key, &value);
+        self.request.read(&name, &key, &value);
         Ok(value)
     }
 
@@ -293,17 +311,16 @@ impl store::HostBucket for KeyValueView<'_> {
         value: Vec<u8>,
     ) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
-        self.reads.written(&name, &key);
-        Ok(self
-            .kv
-            .backend(&name)?
-            .set_many(&name, vec![(key, value)])?)
+        self.request.written(&name, &key);
+        self.kv.backend(&name)?;
+        Ok(self.write(&name, |b| b.set_many(&name, vec![(key, value)]))?)
     }
 
     fn delete(&mut self, bucket: Resource<BucketHandle>, key: String) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
-        self.reads.written(&name, &key);
-        Ok(self.kv.backend(&name)?.delete_many(&name, &[key])?)
+        self.request.written(&name, &key);
+        self.kv.backend(&name)?;
+        Ok(self.write(&name, |b| b.delete_many(&name, &[key]))?)
     }
 
     fn exists(
@@ -349,8 +366,9 @@ impl atomics::Host for KeyValueView<'_> {
         delta: i64,
     ) -> Result<i64, store::Error> {
         let name = self.bucket(&bucket)?;
-        self.reads.written(&name, &key);
-        Ok(self.kv.backend(&name)?.increment(&name, &key, delta)?)
+        self.request.written(&name, &key);
+        self.kv.backend(&name)?;
+        Ok(self.write(&name, |b| b.increment(&name, &key, delta))?)
     }
 
     fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> Result<(), atomics::CasError> {
@@ -360,16 +378,14 @@ impl atomics::Host for KeyValueView<'_> {
             .map_err(|e| atomics::CasError::StoreError(other(e)))?;
         // An empty value deletes the key, atomically with the comparison: how the app forgets
         // an emptied window without racing a writer of the same key.
-        let swapped = self
-            .kv
+        self.kv
             .backend(&handle.store)
-            .map_err(atomics::CasError::StoreError)?
-            .compare_and_swap(
-                &handle.store,
-                &handle.key,
-                handle.seen.as_ref().and_then(Option::as_deref),
-                value,
-            )
+            .map_err(atomics::CasError::StoreError)?;
+        let seen = handle.seen.as_ref().and_then(Option::as_deref);
+        let swapped = self
+            .write(&handle.store, |b| {
+                b.compare_and_swap(&handle.store, &handle.key, seen, value)
+            })
             .map_err(|e| atomics::CasError::StoreError(e.into()))?;
         if !swapped {
             // Handed back, as Spin does: its `current` reads the key as it is then, so the
@@ -393,7 +409,7 @@ impl atomics::HostCas for KeyValueView<'_> {
         key: String,
     ) -> Result<Resource<CasHandle>, store::Error> {
         let name = self.bucket(&bucket)?;
-        let seen = match self.reads.take(&name, &key) {
+        let seen = match self.request.take(&name, &key) {
             Some(read) => read,
             None => self
                 .kv
@@ -440,7 +456,7 @@ impl batch::Host for KeyValueView<'_> {
         let name = self.bucket(&bucket)?;
         let values = self.kv.backend(&name)?.get_many(&name, &keys)?;
         for (key, value) in keys.iter().zip(&values) {
-            self.reads.read(&name, key, value);
+            self.request.read(&name, key, value);
         }
         // As Spin's stores answer: the keys that exist, in no particular order. The app must
         // match results by key, and this host never lets it get away with less.
@@ -460,9 +476,10 @@ impl batch::Host for KeyValueView<'_> {
     ) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
         for (key, _) in &key_values {
-            self.reads.written(&name, key);
+            self.request.written(&name, key);
         }
-        Ok(self.kv.backend(&name)?.set_many(&name, key_values)?)
+        self.kv.backend(&name)?;
+        Ok(self.write(&name, |b| b.set_many(&name, key_values))?)
     }
 
     fn delete_many(
@@ -472,9 +489,10 @@ impl batch::Host for KeyValueView<'_> {
     ) -> Result<(), store::Error> {
         let name = self.bucket(&bucket)?;
         for key in &keys {
-            self.reads.written(&name, key);
+            self.request.written(&name, key);
         }
-        Ok(self.kv.backend(&name)?.delete_many(&name, &keys)?)
+        self.kv.backend(&name)?;
+        Ok(self.write(&name, |b| b.delete_many(&name, &keys))?)
     }
 }
 
@@ -505,11 +523,11 @@ mod tests {
     fn get_many_answers_only_existing_keys_in_no_fixed_order() {
         let kv = KeyValue::new(vec!["default".into()]);
         let mut table = ResourceTable::new();
-        let mut reads = Reads::default();
+        let mut request = RequestScope::default();
         let mut view = KeyValueView {
             kv: &kv,
             table: &mut table,
-            reads: &mut reads,
+            request: &mut request,
         };
         let bucket = store::Host::open(&mut view, "default".into()).unwrap();
         let handle = || Resource::<BucketHandle>::new_own(bucket.rep());

@@ -20,26 +20,12 @@ pub mod store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use edgescore_durable::lock::DirLock;
 
+pub use edgescore_durable::Durability;
 pub use store::ModelStore;
-
-/// When a shard's log is synced to the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// Before every answer (one fsync per component call: group commit). Nothing acknowledged
-    /// is lost, even by a power loss.
-    Fsync,
-    /// Every so often, off the request path. A process crash loses nothing (the records are
-    /// written before the answer); a power loss loses up to this long.
-    Interval(Duration),
-    /// Never by edgescore: the kernel writes back when it wants. A process crash loses nothing;
-    /// a power loss loses what the kernel had not written (Linux: up to ~30 s).
-    None,
-}
 
 /// Where and how durably the service keeps its state.
 #[derive(Debug, Clone)]

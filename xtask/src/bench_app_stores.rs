@@ -1,5 +1,6 @@
-//! `cargo xtask bench-spin [SECONDS]`: the Spin app on each store, under real Spin and under
-//! `edgescore serve-app`, in one run on this machine.
+//! `cargo xtask bench-app-stores [SECONDS]`: the Spin app on each store — in memory, SQLite in
+//! each durability mode, Redis — under `edgescore serve-app` and under real Spin, in one run on
+//! this machine.
 //!
 //! Each configuration starts on an empty store and is loaded twice by `edgescore loadgen` with
 //! the seed workload (batches of 10 over 10,000 users, 32 clients): at the seed load (5,000
@@ -30,7 +31,8 @@ const SEED_LOAD: u32 = 5_000;
 #[derive(Clone, Copy, PartialEq)]
 enum Config {
     HarnessMemory,
-    HarnessSqlite,
+    /// With this `--durability`.
+    HarnessSqlite(&'static str),
     HarnessRedis,
     SpinSqlite,
     SpinRedis,
@@ -40,7 +42,9 @@ impl Config {
     fn name(self) -> &'static str {
         match self {
             Config::HarnessMemory => "serve-app, in memory (--ephemeral)",
-            Config::HarnessSqlite => "serve-app, SQLite (default)",
+            Config::HarnessSqlite("fsync") => "serve-app, SQLite, --durability fsync (default)",
+            Config::HarnessSqlite("interval") => "serve-app, SQLite, --durability interval (1 s)",
+            Config::HarnessSqlite(_) => "serve-app, SQLite, --durability none",
             Config::HarnessRedis => "serve-app, Redis",
             Config::SpinSqlite => "spin up, SQLite (Spin's default)",
             Config::SpinRedis => "spin up, Redis",
@@ -59,11 +63,13 @@ pub fn run(args: &[String]) -> Result<()> {
         work,
         redis: _redis,
         runtime_config,
-    } = RedisBench::prepare("bench-spin")?;
+    } = RedisBench::prepare("bench-app-stores")?;
     let spin = crate::prerequisites::spin_binary();
     let mut configs = vec![
         Config::HarnessMemory,
-        Config::HarnessSqlite,
+        Config::HarnessSqlite("fsync"),
+        Config::HarnessSqlite("interval"),
+        Config::HarnessSqlite("none"),
         Config::HarnessRedis,
     ];
     match &spin {
@@ -234,12 +240,15 @@ impl Serving<'_> {
     fn start(&self, config: Config, state: &Path) -> Result<Running> {
         let log = append_to(&self.work.join("servers.log"))?;
         let mut command = match config {
-            Config::HarnessMemory | Config::HarnessSqlite | Config::HarnessRedis => {
+            Config::HarnessMemory | Config::HarnessSqlite(_) | Config::HarnessRedis => {
                 let mut command = Command::new(self.release.join("edgescore"));
                 host_env(&mut command).args(["serve-app", "--port", &PORT.to_string()]);
                 match config {
                     Config::HarnessMemory => command.arg("--ephemeral"),
-                    Config::HarnessSqlite => command.arg("--data-dir").arg(state),
+                    Config::HarnessSqlite(durability) => command
+                        .arg("--data-dir")
+                        .arg(state)
+                        .args(["--durability", durability]),
                     _ => command
                         .arg("--runtime-config-file")
                         .arg(self.runtime_config),
