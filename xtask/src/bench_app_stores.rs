@@ -87,7 +87,12 @@ pub fn run(args: &[String]) -> Result<()> {
                 work: &work,
                 runtime_config: &runtime_config,
             };
-            rows.push((config, rate, serving.measure(config, rate, seconds)?));
+            // A row that fails (Spin's Redis store can run Redis out of connections) is printed
+            // as such; the others go on.
+            let row = serving
+                .measure(config, rate, seconds)
+                .map_err(|e| format!("{e:#}"));
+            rows.push((config, rate, row));
         }
     }
 
@@ -108,13 +113,20 @@ pub fn run(args: &[String]) -> Result<()> {
     let memory = |rate: u32| {
         rows.iter()
             .find_map(|(c, r, row)| (*c == Config::HarnessMemory && *r == rate).then_some(row))
-            .and_then(|row| row.as_ref())
+            .and_then(|row| row.as_ref().ok().and_then(Option::as_ref))
             .map_or(f64::NAN, |row| row.measured.events_per_sec)
     };
     for (config, rate, row) in &rows {
         let load = match rate {
             0 => "saturation".to_string(),
             r => format!("{r} events/s"),
+        };
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                println!("| {} | {load} | failed: {e} | | | | | | |", config.name());
+                continue;
+            }
         };
         let Some(row) = row else {
             println!(
@@ -142,7 +154,12 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("| server, store | p50 ms | store calls |");
     println!("| --- | ---: | ---: |");
     for (config, _, row) in rows.iter().filter(|(_, rate, _)| *rate == 0) {
-        match row.as_ref().and_then(|r| r.stats.as_ref()) {
+        match row
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .and_then(|r| r.stats.as_ref())
+        {
             Some(stats) => println!(
                 "| {} | {:.2} | {} |",
                 config.name(),

@@ -260,7 +260,7 @@ pub(crate) fn redis_commands_processed() -> Result<u64> {
     let line = info
         .lines()
         .find_map(|l| l.strip_prefix("total_commands_processed:"))
-        .context("no total_commands_processed in INFO stats")?;
+        .with_context(|| format!("no total_commands_processed in INFO stats: {info:?}"))?;
     Ok(line.trim().parse()?)
 }
 

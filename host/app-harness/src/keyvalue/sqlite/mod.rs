@@ -5,8 +5,10 @@
 //! compares and writes in one `BEGIN IMMEDIATE` transaction. A write returns once committed to
 //! the write-ahead log, visible to every reader; [`group_commit`] makes it durable, one
 //! `fdatasync` for all the writes in flight, and the harness holds each answer until the writes
-//! it depends on are (`fsync` mode). Reads go through connections of their own, which the
-//! writer never blocks (WAL mode).
+//! it depends on are (`fsync` mode). Reads never wait for the writer: `get` and `get-many` use
+//! the writer's connection when it is free (its page cache is never stale), else a connection of
+//! their own, which the writer does not block (WAL mode). The log is checkpointed every 4,000
+//! pages (16 MiB) rather than SQLite's 1,000: fewer checkpoints in the writer's way.
 //!
 //! Every write error is a refusal: its transaction was rolled back, nothing of it was done. A
 //! full disk releases the room kept for taking back ([`reserve`]).
@@ -52,7 +54,9 @@ fn connect(path: &Path) -> Result<Connection, BackendError> {
         .execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA busy_timeout = 5000;
+             PRAGMA wal_autocheckpoint = 4000;
+",
         )
         .map_err(|e| BackendError::new(format!("{}: {e}", path.display())))?;
     Ok(connection)
@@ -192,10 +196,20 @@ fn delete(c: &Connection, store: &str, key: &str) -> rusqlite::Result<()> {
 
 impl Backend for Sqlite {
     fn get_many(&self, store: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
-        let c = self.reader()?;
-        keys.iter()
-            .map(|k| get(&c, store, k).map_err(failed))
-            .collect()
+        let read = |c: &Connection| -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+            keys.iter()
+                .map(|k| get(c, store, k).map_err(failed))
+                .collect()
+        };
+        // On the writer when it is free: its page cache is never stale, a reader's is after
+        // every write. Never waiting for it: a reader reads while it writes.
+        match self.writer.try_lock() {
+            Ok(writer) => read(&writer),
+            Err(_) => {
+                let reader = self.reader()?;
+                read(&reader)
+            }
+        }
     }
 
     fn set_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), BackendError> {
