@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The room kept: a few hundred requests' writes of ten users each, or one of 10,000 events.
+/// The room kept: the log takes about two 4 KiB pages per write, so this lets about 30 requests
+/// of ten users each take back everything they wrote. A request that wrote more than the reserve
+/// holds may fail to take back: it is then answered 500, naming the events that stayed recorded.
 pub const RESERVE_BYTES: usize = 4 << 20;
 
 /// How often a full store tries to make its reserve again.
