@@ -82,21 +82,50 @@ pub struct ServeAppArgs {
 
 pub fn run(args: ServeAppArgs) -> Result<()> {
     let _log_guard = args.log.init()?;
-    anyhow::ensure!(
-        args.instance_reuse >= 1,
-        "instance-reuse: must be at least 1"
-    );
-    anyhow::ensure!(args.max_instances >= 1, "max-instances: must be at least 1");
     let component = match &args.component {
         Some(path) => std::fs::read(path)
             .with_context(|| format!("reading the app component {}", path.display()))?,
         None => edgescore_embedded::APP.to_vec(),
     };
     let without_token = args.api_token.as_deref().is_none_or(str::is_empty);
-    let backend = store_backend(&args)?;
-    let config = AppConfig {
+    let config = app_config(&args)?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    tokio.block_on(async move {
+        let (store, durability) = (describe(&config.backend), config.durability);
+        let app = App::new(&component, config)?;
+        let address = SocketAddr::new(args.addr, args.port);
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        let address = listener.local_addr()?;
+        tracing::info!(address = %address, url = format!("http://{address}"), store, durability = ?durability, "listening");
+        if !address.ip().is_loopback() && without_token {
+            tracing::warn!(
+                address = %address,
+                "listening beyond loopback without an API token: anyone who reaches this port can \
+                 use the API (set --api-token or EDGESCORE_API_TOKEN)"
+            );
+        }
+        let timeout = Duration::from_millis(args.shutdown_timeout_ms);
+        signals::serve_until_signalled(|shutdown| app.serve(listener, shutdown), timeout).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// How the app is run, from the flags, each checked with a sentence naming it.
+fn app_config(args: &ServeAppArgs) -> Result<AppConfig> {
+    anyhow::ensure!(
+        args.instance_reuse >= 1,
+        "instance-reuse: must be at least 1"
+    );
+    anyhow::ensure!(args.max_instances >= 1, "max-instances: must be at least 1");
+    Ok(AppConfig {
         store: args.kv_store.clone(),
-        backend: backend.clone(),
+        backend: store_backend(args)?,
         durability: args.durability.durability()?,
         env: vec![
             ("EDGESCORE_KV_STORE".into(), args.kv_store.clone()),
@@ -123,37 +152,6 @@ pub fn run(args: ServeAppArgs) -> Result<()> {
             call_timeout: Duration::from_millis(args.call_timeout_ms),
             call_fuel: None,
         },
-    };
-    let config_durability = config.durability;
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    tokio.block_on(async move {
-        let app = App::new(&component, config)?;
-        let address = SocketAddr::new(args.addr, args.port);
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("listening on {address}"))?;
-        let address = listener.local_addr()?;
-        tracing::info!(
-            address = %address,
-            url = format!("http://{address}"),
-            store = describe(&backend),
-            durability = ?config_durability,
-            "listening"
-        );
-        if !address.ip().is_loopback() && without_token {
-            tracing::warn!(
-                address = %address,
-                "listening beyond loopback without an API token: anyone who reaches this port can \
-                 use the API (set --api-token or EDGESCORE_API_TOKEN)"
-            );
-        }
-        let timeout = Duration::from_millis(args.shutdown_timeout_ms);
-        signals::serve_until_signalled(|shutdown| app.serve(listener, shutdown), timeout).await?;
-        tracing::info!("stopped");
-        anyhow::Ok(())
     })
 }
 
