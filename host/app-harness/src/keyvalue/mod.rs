@@ -259,6 +259,13 @@ impl KeyValueView<'_> {
         Ok(self.table.get(bucket).map_err(other)?.store.clone())
     }
 
+    /// Notes that the request read `store` as it is now (see [`RequestScope::depends_on`]).
+    fn read_from(&mut self, store: &str) {
+        if let Ok(backend) = self.kv.backend(store) {
+            self.request.depends_on(backend);
+        }
+    }
+
     /// A write to `store`, noted so that the answer waits until it is durable.
     fn write<T>(
         &mut self,
@@ -273,7 +280,7 @@ impl KeyValueView<'_> {
             .backend(store)
             .map_err(|_| BackendError::refused(format!("{store}: no such store")))?;
         let done = write(backend);
-        self.request.wrote_through(backend);
+        self.request.depends_on(backend);
         done
     }
 }
@@ -301,6 +308,7 @@ impl store::HostBucket for KeyValueView<'_> {
             .pop()
             .flatten();
         self.request.read(&name, &key, &value);
+        self.read_from(&name);
         Ok(value)
     }
 
@@ -329,6 +337,7 @@ impl store::HostBucket for KeyValueView<'_> {
         key: String,
     ) -> Result<bool, store::Error> {
         let name = self.bucket(&bucket)?;
+        self.read_from(&name);
         Ok(self
             .kv
             .backend(&name)?
@@ -345,6 +354,7 @@ impl store::HostBucket for KeyValueView<'_> {
         cursor: Option<String>,
     ) -> Result<store::KeyResponse, store::Error> {
         let name = self.bucket(&bucket)?;
+        self.read_from(&name);
         let (keys, cursor) = self
             .kv
             .backend(&name)?
@@ -409,6 +419,7 @@ impl atomics::HostCas for KeyValueView<'_> {
         key: String,
     ) -> Result<Resource<CasHandle>, store::Error> {
         let name = self.bucket(&bucket)?;
+        self.read_from(&name);
         let seen = match self.request.take(&name, &key) {
             Some(read) => read,
             None => self
@@ -438,7 +449,9 @@ impl atomics::HostCas for KeyValueView<'_> {
                 .flatten();
             handle.seen = Some(now);
         }
-        Ok(handle.seen.clone().flatten())
+        let (store, seen) = (handle.store.clone(), handle.seen.clone().flatten());
+        self.read_from(&store);
+        Ok(seen)
     }
 
     fn drop(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<()> {
@@ -458,6 +471,7 @@ impl batch::Host for KeyValueView<'_> {
         for (key, value) in keys.iter().zip(&values) {
             self.request.read(&name, key, value);
         }
+        self.read_from(&name);
         // As Spin's stores answer: the keys that exist, in no particular order. The app must
         // match results by key, and this host never lets it get away with less.
         let mut found: Vec<(String, Option<Vec<u8>>)> = keys

@@ -37,8 +37,10 @@ impl RequestScope {
         std::mem::take(&mut self.unsynced)
     }
 
-    /// Notes a write through `backend`: the answer waits until it is durable.
-    pub(super) fn wrote_through(&mut self, backend: &dyn Backend) {
+    /// Notes that the request read or wrote `backend` as it is now: its answer waits until
+    /// every write applied so far is durable (a read may have seen a write not yet in the file,
+    /// and no answer may show what a crash could take back).
+    pub(super) fn depends_on(&mut self, backend: &dyn Backend) {
         let Some(commit) = backend.group_commit() else {
             return;
         };

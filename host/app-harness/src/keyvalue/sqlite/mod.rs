@@ -1,137 +1,117 @@
 //! The SQLite backend: what `spin up` keeps its default store in, with Spin's table
-//! (`spin_key_value`), so that the same file serves either.
+//! (`spin_key_value`), so that the same file serves either (one process at a time: the file is
+//! locked while open).
 //!
-//! One connection writes, behind a lock, so every write is applied in order and compare-and-swap
-//! compares and writes in one `BEGIN IMMEDIATE` transaction. A write returns once committed to
-//! the write-ahead log, visible to every reader; [`group_commit`] makes it durable, one
-//! `fdatasync` for all the writes in flight, and the harness holds each answer until the writes
-//! it depends on are (`fsync` mode). Reads never wait for the writer: `get` and `get-many` use
-//! the writer's connection when it is free (its page cache is never stale), else a connection of
-//! their own, which the writer does not block (WAL mode). The log is checkpointed every 4,000
-//! pages (16 MiB) rather than SQLite's 1,000: fewer checkpoints in the writer's way.
-//!
-//! Every write error is a refusal: its transaction was rolled back, nothing of it was done. A
-//! full disk releases the room kept for taking back ([`reserve`]).
+//! The store is served from a copy in memory, loaded from the file at start: every write is
+//! applied there, in order, under one lock (so compare-and-swap is linearizable) and visible at
+//! once; reads never touch the file. The flusher ([`flusher`]) writes every change applied since
+//! its last pass to the file in one transaction (a key changed a hundred times is written once),
+//! then, in `fsync` mode, syncs the write-ahead log once for all of them ([`group_commit`]). The
+//! harness holds each answer until its request's writes are in the file, and on disk in `fsync`
+//! mode: a crash loses no acknowledged write. A full disk releases the room kept for it
+//! ([`reserve`]).
 
+mod flusher;
 mod group_commit;
 mod reserve;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use edgescore_durable::Durability;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
 pub use group_commit::GroupCommit;
 
+use super::memory::{Key, Memory};
 use super::{Backend, BackendError};
 
 pub struct Sqlite {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    /// Idle read connections (one is opened when none is idle).
-    readers: Mutex<Vec<Connection>>,
+    copy: Arc<Memory>,
     commit: Arc<GroupCommit>,
-    reserve: reserve::Reserve,
+    reserve: Arc<reserve::Reserve>,
+    flusher: flusher::Flusher,
 }
 
-/// Idle read connections kept at most.
-const IDLE_READERS: usize = 16;
-
-fn failed(e: rusqlite::Error) -> BackendError {
-    BackendError::new(format!("sqlite: {e}"))
+fn opening(path: &Path, e: impl std::fmt::Display) -> BackendError {
+    BackendError::new(format!("{}: {e}", path.display()))
 }
 
-fn refused(e: rusqlite::Error) -> BackendError {
-    BackendError::refused(format!("sqlite: {e}"))
-}
-
-fn connect(path: &Path) -> Result<Connection, BackendError> {
-    let connection = Connection::open(path)
-        .map_err(|e| BackendError::new(format!("{}: {e}", path.display())))?;
-    connection
-        .execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 5000;
-             PRAGMA wal_autocheckpoint = 4000;
-",
-        )
-        .map_err(|e| BackendError::new(format!("{}: {e}", path.display())))?;
-    Ok(connection)
+/// A file another process holds (the lock is held while a store is open).
+fn held(path: &Path, e: rusqlite::Error) -> BackendError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => opening(
+            path,
+            "another process has this store open (a store serves one process at a time)",
+        ),
+        _ => opening(path, e),
+    }
 }
 
 impl Sqlite {
     pub fn open(path: &Path, durability: Durability) -> Result<Sqlite, BackendError> {
-        let writer = connect(path)?;
-        writer
+        let connection = Connection::open(path).map_err(|e| opening(path, e))?;
+        // EXCLUSIVE: the copy in memory is the store's only truth while this process has it.
+        connection
             .execute_batch(
-                "CREATE TABLE IF NOT EXISTS spin_key_value (
+                "PRAGMA busy_timeout = 1000;
+                 PRAGMA locking_mode = EXCLUSIVE;
+                 PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 CREATE TABLE IF NOT EXISTS spin_key_value (
                      store TEXT NOT NULL,
                      key TEXT NOT NULL,
                      value BLOB NOT NULL,
                      PRIMARY KEY (store, key)
                  );",
             )
-            .map_err(|e| BackendError::new(format!("{}: {e}", path.display())))?;
-        let log = write_ahead_log(path)
-            .map_err(|e| BackendError::new(format!("{}-wal: {e}", path.display())))?;
+            .map_err(|e| held(path, e))?;
+        let stored = load(&connection).map_err(|e| held(path, e))?;
+        let log = write_ahead_log(path).map_err(|e| opening(path, format!("its log: {e}")))?;
+        let commit = GroupCommit::new(durability);
+        let copy = Arc::new(Memory::noting_changes(stored, commit.clone()));
+        let reserve = Arc::new(reserve::Reserve::keep(path));
+        let flusher = flusher::Flusher::start(
+            connection,
+            log,
+            Arc::downgrade(&copy),
+            commit.clone(),
+            reserve.clone(),
+        );
         Ok(Sqlite {
-            path: path.to_path_buf(),
-            writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
-            commit: GroupCommit::start(durability, log),
-            reserve: reserve::Reserve::keep(path),
+            copy,
+            commit,
+            reserve,
+            flusher,
         })
     }
 
-    /// Runs `write` in a transaction on the writer (`Immediate`: it compares before it writes)
-    /// and numbers it for the syncer once committed.
-    fn write<T>(
-        &self,
-        write: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T>,
-    ) -> Result<T, BackendError> {
-        if let Some(broken) = self.commit.broken() {
-            return Err(BackendError::refused(broken));
+    /// The copy, for a write: refused once the file can no longer be written.
+    fn writable(&self) -> Result<&Memory, BackendError> {
+        match self.commit.broken() {
+            Some(broken) => Err(BackendError::refused(broken)),
+            None => Ok(&self.copy),
         }
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let written = (|| -> rusqlite::Result<T> {
-            let t = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let done = write(&t)?;
-            t.commit()?;
-            Ok(done)
-        })();
-        drop(writer);
-        match written {
-            Ok(done) => {
-                self.commit.applied();
-                Ok(done)
-            }
-            Err(e) => {
-                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-                    self.reserve.disk_full();
-                }
-                Err(refused(e))
-            }
-        }
-    }
-
-    fn reader(&self) -> Result<Reader<'_>, BackendError> {
-        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let connection = match idle {
-            Some(c) => c,
-            None => connect(&self.path)?,
-        };
-        Ok(Reader {
-            store: self,
-            connection: Some(connection),
-        })
     }
 }
 
-/// The write-ahead log's file, for the syncer (created empty if SQLite has not yet: an empty log
-/// is a valid one), its name made durable in its folder.
+/// Writes what is left to the file before the store goes.
+impl Drop for Sqlite {
+    fn drop(&mut self) {
+        self.flusher.flush_now(&self.copy);
+    }
+}
+
+/// Every entry of the file.
+fn load(c: &Connection) -> rusqlite::Result<Vec<(Key, Vec<u8>)>> {
+    let mut query = c.prepare("SELECT store, key, value FROM spin_key_value")?;
+    let rows = query.query_map([], |row| Ok(((row.get(0)?, row.get(1)?), row.get(2)?)))?;
+    rows.collect()
+}
+
+/// The write-ahead log's file, for the flusher's syncs (created empty if SQLite has not yet: an
+/// empty log is a valid one), its name made durable in its folder.
 fn write_ahead_log(path: &Path) -> std::io::Result<File> {
     let mut name = path.as_os_str().to_owned();
     name.push("-wal");
@@ -147,36 +127,6 @@ fn write_ahead_log(path: &Path) -> std::io::Result<File> {
     };
     File::open(folder)?.sync_all()?;
     Ok(log)
-}
-
-/// A read connection, back among the idle ones when dropped.
-struct Reader<'a> {
-    store: &'a Sqlite,
-    connection: Option<Connection>,
-}
-
-impl std::ops::Deref for Reader<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.connection.as_ref().expect("held until dropped")
-    }
-}
-
-impl Drop for Reader<'_> {
-    fn drop(&mut self) {
-        let mut idle = self.store.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < IDLE_READERS
-            && let Some(c) = self.connection.take()
-        {
-            idle.push(c);
-        }
-    }
-}
-
-fn get(c: &Connection, store: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-    c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-        .query_row(params![store, key], |row| row.get(0))
-        .optional()
 }
 
 fn set(c: &Connection, store: &str, key: &str, value: &[u8]) -> rusqlite::Result<()> {
@@ -196,38 +146,15 @@ fn delete(c: &Connection, store: &str, key: &str) -> rusqlite::Result<()> {
 
 impl Backend for Sqlite {
     fn get_many(&self, store: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
-        let read = |c: &Connection| -> Result<Vec<Option<Vec<u8>>>, BackendError> {
-            keys.iter()
-                .map(|k| get(c, store, k).map_err(failed))
-                .collect()
-        };
-        // On the writer when it is free: its page cache is never stale, a reader's is after
-        // every write. Never waiting for it: a reader reads while it writes.
-        match self.writer.try_lock() {
-            Ok(writer) => read(&writer),
-            Err(_) => {
-                let reader = self.reader()?;
-                read(&reader)
-            }
-        }
+        self.copy.get_many(store, keys)
     }
 
     fn set_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), BackendError> {
-        self.write(|t| {
-            for (k, v) in &entries {
-                set(t, store, k, v)?;
-            }
-            Ok(())
-        })
+        self.writable()?.set_many(store, entries)
     }
 
     fn delete_many(&self, store: &str, keys: &[String]) -> Result<(), BackendError> {
-        self.write(|t| {
-            for k in keys {
-                delete(t, store, k)?;
-            }
-            Ok(())
-        })
+        self.writable()?.delete_many(store, keys)
     }
 
     fn list_keys(
@@ -236,39 +163,11 @@ impl Backend for Sqlite {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<String>, Option<String>), BackendError> {
-        let c = self.reader()?;
-        let mut query = c
-            .prepare_cached(
-                "SELECT key FROM spin_key_value WHERE store = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
-            )
-            .map_err(failed)?;
-        let rows = query
-            .query_map(params![store, cursor.unwrap_or(""), limit as i64], |row| {
-                row.get(0)
-            })
-            .map_err(failed)?;
-        let keys = rows.collect::<rusqlite::Result<_>>().map_err(failed)?;
-        Ok(super::page(keys, limit))
+        self.copy.list_keys(store, cursor, limit)
     }
 
     fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, BackendError> {
-        let mut not_a_counter = None;
-        let next = self.write(|t| {
-            let value = get(t, store, key)?.unwrap_or_default();
-            let next = match super::counter(key, &value) {
-                Ok(n) => n.wrapping_add(delta),
-                Err(e) => {
-                    not_a_counter = Some(e);
-                    return Ok(None);
-                }
-            };
-            set(t, store, key, &next.to_le_bytes())?;
-            Ok(Some(next))
-        })?;
-        match (next, not_a_counter) {
-            (Some(next), _) => Ok(next),
-            (None, e) => Err(e.expect("said why")),
-        }
+        self.writable()?.increment(store, key, delta)
     }
 
     fn compare_and_swap(
@@ -278,49 +177,15 @@ impl Backend for Sqlite {
         seen: Option<&[u8]>,
         value: Vec<u8>,
     ) -> Result<bool, BackendError> {
-        self.write(|t| {
-            if get(t, store, key)?.as_deref() != seen {
-                return Ok(false);
-            }
-            if value.is_empty() {
-                delete(t, store, key)?;
-            } else {
-                set(t, store, key, &value)?;
-            }
-            Ok(true)
-        })
+        self.writable()?.compare_and_swap(store, key, seen, value)
     }
 
     fn values(&self, store: &str, prefix: &str) -> Vec<Vec<u8>> {
-        let Ok(c) = self.reader() else {
-            return Vec::new();
-        };
-        let Ok(mut query) = c.prepare_cached(
-            "SELECT value FROM spin_key_value WHERE store = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
-        ) else {
-            return Vec::new();
-        };
-        query
-            .query_map(params![store, prefix], |row| row.get(0))
-            .map(|rows| rows.filter_map(Result::ok).collect())
-            .unwrap_or_default()
+        self.copy.values(store, prefix)
     }
 
     fn footprint(&self) -> (usize, usize) {
-        let Ok(c) = self.reader() else {
-            return (0, 0);
-        };
-        c.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM spin_key_value",
-            [],
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)? as usize,
-                    row.get::<_, i64>(1)? as usize,
-                ))
-            },
-        )
-        .unwrap_or((0, 0))
+        self.copy.footprint()
     }
 
     fn group_commit(&self) -> Option<&Arc<GroupCommit>> {
@@ -401,5 +266,14 @@ mod tests {
             .unwrap();
         assert_eq!(s.values("default", "user/").len(), 3);
         assert_eq!(s.increment("default", "stats/n", 0).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_store_serves_one_process_at_a_time() {
+        let (dir, s) = open();
+        let again = Sqlite::open(&dir.path().join("store.sqlite"), Durability::Fsync);
+        let e = again.err().expect("the file is held").message;
+        assert!(e.contains("another process has this store open"), "{e}");
+        drop(s);
     }
 }
