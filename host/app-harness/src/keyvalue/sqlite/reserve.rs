@@ -1,7 +1,7 @@
-//! Room kept for taking back. Beside the database lies a file of [`RESERVE_BYTES`]. When a write
-//! finds the disk full, the reserve is released: the requests already running can then take back
-//! what they wrote (which needs room in the log too), so that none is left half-written. A
-//! request that begins while the disk is full has its writes refused at once, before it writes
+//! Room kept for a full disk. Beside the database lies a file of [`RESERVE_BYTES`]. When a pass
+//! of the flusher finds the disk full, the reserve is released and the pass tried again: the
+//! requests already running get their writes into the file, so that none is left half-written.
+//! A request that begins while the disk is full has its writes refused at once, before it writes
 //! anything. Once the reserve can be made again there is room, and writes are accepted again.
 
 use std::io::Write;
@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The room kept: the log takes about two 4 KiB pages per write, so this lets about 30 requests
-/// of ten users each take back everything they wrote. A request that wrote more than the reserve
-/// holds may fail to take back: it is then answered 500, naming the events that stayed recorded.
+/// The room kept: the log takes about two 4 KiB pages per key written, so this holds about 500
+/// windows' writes, far more than the requests running at once make.
 pub const RESERVE_BYTES: usize = 4 << 20;
 
 /// How often a full store tries to make its reserve again.
@@ -62,7 +61,7 @@ impl Reserve {
         written
     }
 
-    /// A write found the disk full: the reserve is released for the requests running now.
+    /// A pass found the disk full: the reserve is released for the requests running now.
     pub fn disk_full(&self) {
         let mut full_since = self.lock();
         if full_since.is_none() {
