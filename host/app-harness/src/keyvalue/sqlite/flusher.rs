@@ -97,6 +97,8 @@ impl Disk {
     fn pass(&mut self, copy: &Memory, sync: bool) {
         let (changes, through) = copy.take_changes();
         if changes.is_empty() {
+            // Writes of nothing (an empty `set-many`) are numbered too: done.
+            self.commit.done(through, Ok(()));
             return;
         }
         let mut written = self.write(&changes);

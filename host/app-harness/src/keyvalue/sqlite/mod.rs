@@ -276,4 +276,19 @@ mod tests {
         assert!(e.contains("another process has this store open"), "{e}");
         drop(s);
     }
+
+    #[tokio::test]
+    async fn a_write_of_nothing_is_done_too() {
+        let (_dir, s) = open();
+        s.set_many("default", Vec::new()).unwrap();
+        s.delete_many("default", &[]).unwrap();
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            s.commit.synced(s.commit.last_applied()),
+        );
+        waited.await.expect("answered").unwrap();
+        s.set_many("default", vec![("k".into(), b"v".to_vec())])
+            .unwrap();
+        s.commit.synced(s.commit.last_applied()).await.unwrap();
+    }
 }
