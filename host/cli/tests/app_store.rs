@@ -88,6 +88,14 @@ fn load(
         .collect()
 }
 
+/// Stops the clients of [`load`] and waits for them.
+fn stop_load(stop: &AtomicBool, clients: Vec<std::thread::JoinHandle<u64>>) {
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().unwrap();
+    }
+}
+
 /// Clients ingest concurrently; the process is SIGKILLed mid-load and restarted on the same
 /// directory: every acknowledged event is in its user's window exactly once, with the exact
 /// median, and the counters hold no event twice.
@@ -193,10 +201,7 @@ fn a_full_disk_answers_503_with_nothing_half_written() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.join().unwrap();
-    }
+    stop_load(&stop, clients);
     let acked = std::mem::take(&mut *seen.acked.lock().unwrap());
     assert!(
         !acked.is_empty(),
@@ -226,10 +231,7 @@ fn a_full_disk_answers_503_with_nothing_half_written() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.join().unwrap();
-    }
+    stop_load(&stop, clients);
     served.kill();
     let restarted = serve_app_on(&dir);
     let mut all = acked;
@@ -249,10 +251,7 @@ fn the_store_is_a_file_in_the_data_directory() {
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(&served.address, 1, &seen, &stop);
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.join().unwrap();
-    }
+    stop_load(&stop, clients);
     served.kill();
     assert!(dir.path().join("app-store.sqlite").exists());
     let restarted = serve_app_on(dir.path());
