@@ -88,6 +88,23 @@ fn load(
         .collect()
 }
 
+/// Waits until `seen` holds `events` acknowledged events, failing with `why` after `seconds`.
+fn wait_until_acked(seen: &Seen, events: usize, seconds: u64, why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while seen
+        .acked
+        .lock()
+        .unwrap()
+        .values()
+        .map(Vec::len)
+        .sum::<usize>()
+        < events
+    {
+        assert!(Instant::now() < deadline, "{why}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Stops the clients of [`load`] and waits for them.
 fn stop_load(stop: &AtomicBool, clients: Vec<std::thread::JoinHandle<u64>>) {
     stop.store(true, Ordering::Relaxed);
@@ -106,19 +123,7 @@ fn kill_9_under_load_loses_no_acknowledged_event() {
     let seen = Arc::new(Seen::default());
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(&served.address, 8, &seen, &stop);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while seen
-        .acked
-        .lock()
-        .unwrap()
-        .values()
-        .map(Vec::len)
-        .sum::<usize>()
-        < 2_000
-    {
-        assert!(Instant::now() < deadline, "too few acknowledged under load");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_acked(&seen, 2_000, 60, "too few acknowledged under load");
     served.kill();
     for client in clients {
         client.join().unwrap();
@@ -215,22 +220,12 @@ fn a_full_disk_answers_503_with_nothing_half_written() {
     let more = Arc::new(Seen::default());
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(&served.address, 1, &more, &stop);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while more
-        .acked
-        .lock()
-        .unwrap()
-        .values()
-        .map(Vec::len)
-        .sum::<usize>()
-        < 100
-    {
-        assert!(
-            Instant::now() < deadline,
-            "room again, but ingest is still turned away"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_acked(
+        &more,
+        100,
+        20,
+        "room again, but ingest is still turned away",
+    );
     stop_load(&stop, clients);
     served.kill();
     let restarted = serve_app_on(&dir);
