@@ -1,5 +1,7 @@
-//! The repository as its users receive it: the LICENSE file is the license every crate declares.
+//! The repository as its users receive it: the LICENSE file is the license every crate
+//! declares, and the crate graph `docs/architecture.md` draws is the one cargo builds.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use edgescore_tests::repo_root;
@@ -62,4 +64,115 @@ fn the_license_file_is_the_license_every_crate_declares() {
         };
         assert_eq!(declared, "Apache-2.0", "{}", path.display());
     }
+}
+
+/// One crate as a source gives it: its folder and the workspace crates it depends on.
+#[derive(Debug, PartialEq)]
+struct Crate {
+    folder: String,
+    depends_on: BTreeSet<String>,
+}
+
+/// The crate table of `docs/architecture.md`: rows of
+/// `| `crate` | `folder` | `dependency`, ... or — | what it is |`.
+fn crates_in_architecture_doc(doc: &str) -> BTreeMap<String, Crate> {
+    let table = doc
+        .split("## The crates")
+        .nth(1)
+        .expect("docs/architecture.md has a section \"The crates\"");
+    let mut crates = BTreeMap::new();
+    for row in table.lines().filter(|line| line.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        assert!(cells.len() >= 4, "a row without four cells: {row}");
+        let ticked = |cell: &str| -> Vec<String> {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        };
+        let name = ticked(cells[0]).remove(0);
+        let folder = ticked(cells[1]).remove(0);
+        let depends_on = ticked(cells[2])
+            .into_iter()
+            .filter(|dep| !dep.starts_with("spin-app") && !dep.starts_with("native-tract"))
+            .collect();
+        let previous = crates.insert(name.clone(), Crate { folder, depends_on });
+        assert!(previous.is_none(), "{name} has two rows");
+    }
+    crates
+}
+
+/// The workspace as `cargo metadata` gives it: every package, its folder and its normal
+/// (optional included) dependencies on other packages of the workspace.
+fn crates_in_workspace(root: &Path) -> BTreeMap<String, Crate> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(root)
+        .output()
+        .expect("running cargo metadata");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packages = metadata["packages"].as_array().unwrap();
+    let names: BTreeSet<&str> = packages
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    packages
+        .iter()
+        .map(|package| {
+            let manifest = Path::new(package["manifest_path"].as_str().unwrap());
+            let folder = manifest
+                .parent()
+                .unwrap()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let depends_on = package["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|dep| dep["kind"].is_null() && names.contains(dep["name"].as_str().unwrap()))
+                .map(|dep| dep["name"].as_str().unwrap().to_string())
+                .collect();
+            let name = package["name"].as_str().unwrap().to_string();
+            (name, Crate { folder, depends_on })
+        })
+        .collect()
+}
+
+#[test]
+fn the_architecture_doc_names_every_crate_with_its_folder_and_dependencies() {
+    let root = repo_root();
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let documented = crates_in_architecture_doc(&doc);
+    let built = crates_in_workspace(&root);
+    let names = |crates: &BTreeMap<String, Crate>| crates.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        names(&documented),
+        names(&built),
+        "docs/architecture.md's crate table against the workspace's packages"
+    );
+    for (name, crate_built) in &built {
+        assert_eq!(
+            &documented[name], crate_built,
+            "docs/architecture.md's row of {name} against cargo metadata"
+        );
+    }
+}
+
+#[test]
+fn the_architecture_doc_parser_sees_a_drifted_row() {
+    let doc = "## The crates\n\n| crate | folder | depends on | what |\n| --- | --- | --- | --- |\n\
+               | `a` | `core/a` | — | first |\n\
+               | `b` | `core/b` | `a`, `c` (feature `spin-app`) | second |\n";
+    let crates = crates_in_architecture_doc(doc);
+    assert_eq!(crates["a"].depends_on, BTreeSet::new());
+    assert_eq!(crates["b"].folder, "core/b");
+    assert_eq!(
+        crates["b"].depends_on,
+        BTreeSet::from(["a".to_string(), "c".to_string()])
+    );
 }
