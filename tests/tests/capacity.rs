@@ -1,7 +1,7 @@
 //! What state costs inside the component, measured in its linear memory (allocator slack and
 //! growth included), against the estimate the engine admits events by (`core/engine/src/
 //! capacity.rs`): the estimate must never be below what the memory shows. Also what a user costs
-//! with 1 event and with 150, for the README's sizing.
+//! with 1 event and with 150, for docs/performance.md.
 
 use edgescore_engine::capacity::{EVENT_BYTES, USER_BYTES, estimate};
 use edgescore_runtime::{GuestLimits, ScoringEngine};

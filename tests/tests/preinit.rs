@@ -1,6 +1,6 @@
 //! The scoring component as shipped is pre-initialized (`edgescore-preinit`, wasmtime wizer):
 //! every fresh instance starts with the registry's default model loaded and optimized, so that
-//! loading it is a comparison of bytes instead of a parse and an optimization (issue 15's cold
+//! loading it is a comparison of bytes instead of a parse and an optimization (the cold
 //! start). Measured in wasm instructions (wasmtime fuel), which do not depend on the machine.
 
 use edgescore_registry::Registry;

@@ -112,7 +112,11 @@ fn crates_in_workspace(root: &Path) -> BTreeMap<String, Crate> {
         .current_dir(root)
         .output()
         .expect("running cargo metadata");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let packages = metadata["packages"].as_array().unwrap();
     let names: BTreeSet<&str> = packages
@@ -134,7 +138,9 @@ fn crates_in_workspace(root: &Path) -> BTreeMap<String, Crate> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|dep| dep["kind"].is_null() && names.contains(dep["name"].as_str().unwrap()))
+                .filter(|dep| {
+                    dep["kind"].is_null() && names.contains(dep["name"].as_str().unwrap())
+                })
                 .map(|dep| dep["name"].as_str().unwrap().to_string())
                 .collect();
             let name = package["name"].as_str().unwrap().to_string();

@@ -4,7 +4,7 @@
 //! - `cargo xtask run [ARGS...]`: builds the component and the release host, then runs the main
 //!   job (`edgescore ARGS`, by default `edgescore serve`: the HTTP service on port 8000). Unless
 //!   the job is `serve-app` or `bench-app`, the host is built without the Spin app (its
-//!   `spin-app` feature): a first run measured 441 s and 433 s instead of 508 s (README).
+//!   `spin-app` feature), which a first run then does not compile.
 //! - `cargo xtask test`: installs what the tests need (the two wasm32 targets, a Python venv
 //!   with models/ and tests/requirements.txt, Node.js, redis-server and Chromium where they are
 //!   missing, playwright-core), builds the component, then fmt, clippy and every test, including
@@ -12,20 +12,12 @@
 //! - `cargo xtask build`: the components (scoring, pre-initialized by `edgescore-preinit`; the
 //!   Spin app; the two composed) and the release host only.
 //! - `cargo xtask components`: the components only (what `spin build` runs).
-//! - `cargo xtask bench [ARGS...]`: `edgescore bench ARGS` on a release host built with native
-//!   tract (the `native-tract` feature), the component against native scoring.
-//! - `cargo xtask bench-http [SECONDS]`: the HTTP benchmark (see `bench_http.rs`).
-//! - `cargo xtask bench-durable [SECONDS]`: what durability costs (see `bench_durable.rs`).
-//! - `cargo xtask bench-scaleout [SECONDS]`: the Spin app over Redis, one replica and two (see
-//!   `bench_scaleout.rs`).
-//! - `cargo xtask bench-app-stores [SECONDS]`: the Spin app on each store and durability mode,
-//!   under `edgescore serve-app` and under real Spin (see `bench_app_stores.rs`).
+//! - `cargo xtask bench`, `bench-http`, `bench-durable`, `bench-scaleout`, `bench-app-stores`:
+//!   builds what the benchmark measures and runs the `edgescore` subcommand of that name (see
+//!   `bench.rs`).
 //! - `cargo xtask fuzz [--secs N] [TARGET...]`: the fuzz targets of `tests/fuzz` (see `fuzz.rs`).
 
-mod bench_app_stores;
-mod bench_durable;
-mod bench_http;
-mod bench_scaleout;
+mod bench;
 mod compose;
 mod fuzz;
 mod host_dependencies;
@@ -60,11 +52,10 @@ fn main() {
         Some("test") => test(),
         Some("build") => build(Host::Whole),
         Some("components") => build_component(),
-        Some("bench") => bench(&args[1..]),
-        Some("bench-http") => bench_http::run(&args[1..]),
-        Some("bench-durable") => bench_durable::run(&args[1..]),
-        Some("bench-scaleout") => bench_scaleout::run(&args[1..]),
-        Some("bench-app-stores") => bench_app_stores::run(&args[1..]),
+        Some(
+            name @ ("bench" | "bench-http" | "bench-durable" | "bench-scaleout"
+            | "bench-app-stores"),
+        ) => bench::run(name, &args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!(
@@ -169,7 +160,7 @@ fn ensure_lint_tools() -> Result<()> {
 
 /// What a build makes: the whole host, or what the native service needs (`cargo xtask run`'s
 /// jobs but `serve-app` and `bench-app`): then neither the Spin app nor its harness are built
-/// (a first run: 441 s and 433 s instead of 508 s, README "Numbers").
+/// (docs/building.md, "Features of the binary").
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Host {
     Whole,
@@ -269,27 +260,6 @@ fn build(host: Host) -> Result<()> {
         ship_components(host, preinit::start(host)?)?;
     }
     build_host_release(host)
-}
-
-/// `cargo xtask bench [ARGS...]`: the release host with native tract, then `edgescore bench`.
-fn bench(args: &[String]) -> Result<()> {
-    build_component()?;
-    step(
-        "building the host (release, with native tract)",
-        host_env(cargo().args([
-            "build",
-            "--release",
-            "--package",
-            "edgescore",
-            "--features",
-            "native-tract",
-        ])),
-    )?;
-    let status = host_env(&mut Command::new(root().join("target/release/edgescore")))
-        .arg("bench")
-        .args(args)
-        .status()?;
-    std::process::exit(status.code().unwrap_or(1));
 }
 
 pub(crate) fn build_host_release(host: Host) -> Result<()> {
@@ -421,6 +391,12 @@ fn test() -> Result<()> {
         "tests",
         host_env(cargo().args(["test", "--features", NATIVE_TRACT]))
             .env("EDGESCORE_PYTHON", &python),
+    )?;
+    // The binary `cargo xtask run` serves with, as users run it.
+    step(
+        "tests (edgescore without the spin-app feature)",
+        host_env(cargo().args(["test", "--package", "edgescore", "--test", "lean"]))
+            .args(Host::NativeService.features()),
     )?;
 
     jco_test()?;

@@ -1,6 +1,6 @@
 //! The scoring component ships pre-initialized: `edgescore-preinit` (`host/preinit`, wasmtime
 //! wizer) runs its `preload` export once and writes the component with that state as its initial
-//! state, so that no instance parses and optimizes the default model again (issue 15, cold start).
+//! state, so that no instance parses and optimizes the default model again (the cold start).
 //!
 //! The tool builds in release beside the host, in one cargo invocation that names both packages
 //! (`--bin` then builds the tool alone): cargo resolves the features of wasmtime and its

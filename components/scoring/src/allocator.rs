@@ -2,7 +2,7 @@
 //! dlmalloc, which grew the linear memory by 20-25% more than wasi-libc's malloc did for the same
 //! windows (198 instead of 159 bytes per one-event user, 44.3 instead of 36.3 per event at 150 a
 //! user: `tests/tests/capacity.rs`); talc grew it by 163 and 36.5, at the same scoring speed
-//! (README, "Numbers").
+//! (docs/building.md, "The component's size").
 //!
 //! While `preload` runs, freed memory is zeroed: the pre-initialized component carries the
 //! linear memory as it is then, and freed bytes (the registry's copies of the models, tract's

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use edgescore_engine::windows::Windows;
+use edgescore_engine::window::Windows;
 
 #[path = "../tests/workload/mod.rs"]
 mod workload;

@@ -11,7 +11,7 @@ use crate::capacity::{self, Admission};
 use crate::hashing::InstanceKeys;
 use crate::model::Model;
 use crate::snapshot::{self, Counters, SnapshotUser};
-use crate::windows::{MedianSummary, Windows};
+use crate::window::{MedianSummary, Windows};
 
 #[derive(Debug, Clone)]
 pub struct Engine {

@@ -3,7 +3,8 @@
 //! the native CLI runs it directly to cross-check the component.
 //!
 //! - [`model`]: the ONNX model runner on tract (`[N, width]` f32 rows → one score per row).
-//! - [`window`] / [`windows`]: exact rolling medians per user under a service-wide watermark.
+//! - [`window`]: exact rolling medians: one user's window, and every user's under a
+//!   service-wide watermark ([`window::Windows`]).
 //! - [`engine`]: judges a batch by the rules of `edgescore-types`, scores the accepted events in
 //!   one model call, records them in the windows; medians, stats, snapshot and restore.
 //! - [`snapshot`]: the engine's state as bytes;
@@ -33,7 +34,6 @@ mod kernel;
 pub mod model;
 pub mod snapshot;
 pub mod window;
-pub mod windows;
 
 pub use engine::Engine;
 pub use model::Model;

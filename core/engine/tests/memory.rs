@@ -5,7 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use edgescore_engine::windows::Windows;
+use edgescore_engine::window::Windows;
 
 mod workload;
 

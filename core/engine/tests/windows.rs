@@ -2,7 +2,7 @@
 //! are reused), windows grow past one event and shrink back, and every user's count and median
 //! match the list's at every step.
 
-use edgescore_engine::windows::{MedianSummary, Windows};
+use edgescore_engine::window::{MedianSummary, Windows};
 use proptest::prelude::*;
 
 fn naive_median(mut scores: Vec<f32>) -> Option<f64> {

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use batch::Batch;
 use edgescore_engine::Model;
-use edgescore_engine::windows::Windows;
+use edgescore_engine::window::Windows;
 use serde_json::{Value, json};
 
 struct Service {

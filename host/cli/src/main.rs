@@ -5,12 +5,9 @@
 
 mod args;
 mod bench;
-#[cfg(feature = "spin-app")]
-mod bench_app;
 mod data_dir;
 mod input;
 mod inspect;
-mod loadgen;
 mod logging;
 mod models;
 mod replay;
@@ -19,16 +16,18 @@ mod serve;
 #[cfg(feature = "spin-app")]
 mod serve_app;
 mod signals;
-// Always compiled, so that its test runs with the others; used without the `spin-app` feature.
-#[cfg_attr(feature = "spin-app", allow(dead_code))]
+#[cfg(not(feature = "spin-app"))]
 mod without_spin_app;
+#[cfg(feature = "spin-app")]
+use bench::app as bench_app;
+use bench::{loadgen, scoring};
 #[cfg(not(feature = "spin-app"))]
 use without_spin_app as serve_app;
 #[cfg(not(feature = "spin-app"))]
 use without_spin_app as bench_app;
 
 // The service allocates per event (ids, feature rows) on many threads; mimalloc's thread-local
-// free lists measured cheaper than glibc's malloc here (see the README's HTTP benchmark).
+// free lists measured cheaper than glibc's malloc here (docs/performance.md, HTTP).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -62,9 +61,18 @@ enum Command {
     /// Post random event batches to a running service and report throughput and latency.
     Loadgen(loadgen::LoadgenArgs),
     /// Scoring throughput in the component vs the same core natively, as a table.
-    Bench(bench::BenchArgs),
+    Bench(scoring::BenchArgs),
     /// The Spin app's cold and warm request latency and its stored bytes per event, as a table.
     BenchApp(bench_app::BenchAppArgs),
+    /// The HTTP benchmark: edgescore serve against a bare HTTP+JSON server and a native tract
+    /// service (the yardsticks beside this binary, which `cargo xtask bench-http` builds).
+    BenchHttp(bench::http::BenchHttpArgs),
+    /// What durability costs: edgescore serve with --durability none, interval and fsync.
+    BenchDurable(bench::SecondsArgs),
+    /// The Spin app on one Redis: one replica and two, against its in-process store.
+    BenchScaleout(bench::SecondsArgs),
+    /// The Spin app on each store, under serve-app and under Spin, with the disk's fdatasync.
+    BenchAppStores(bench::SecondsArgs),
     /// The model registry: `models add FILE.onnx --name NAME --features a,b,c` puts a model in
     /// a registry folder, checked and described.
     #[command(subcommand)]
@@ -86,7 +94,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Score(args) => score::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Inspect(args) => inspect::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => scoring::run(args),
+        Command::BenchHttp(args) => bench::http::run(args),
+        Command::BenchDurable(args) => bench::durable::run(args),
+        Command::BenchScaleout(args) => bench::scaleout::run(args),
+        Command::BenchAppStores(args) => bench::app_stores::run(args),
         Command::BenchApp(args) => bench_app::run(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Models(command) => models::run(command),

@@ -193,7 +193,7 @@ fn service_config(args: &ServeArgs) -> Result<ServiceConfig> {
     // A data directory keeps the shard count it was written with (users are placed by shard).
     let written_with = durable
         .as_ref()
-        .and_then(|d| serve::durable::shards_in(&d.dir));
+        .and_then(|d| serve::storage::shards_in(&d.dir));
     let shards = match args.shards {
         Some(0) => anyhow::bail!("shards: must be at least 1"),
         Some(n) => n,

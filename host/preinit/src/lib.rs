@@ -7,7 +7,7 @@
 //!    `preload` export once, which loads and optimizes the registry's default model, and a copy
 //!    of the component is written whose initial state is that instance's state. Every instance
 //!    of the copy starts with the model loaded: its first `model.load` of those bytes costs a
-//!    comparison instead of a parse and an optimization (issue 15's cold start).
+//!    comparison instead of a parse and an optimization (the cold start).
 //!
 //! The instance runs in the same sandbox as in the hosts (`edgescore-sandbox`: `wasi:random`
 //! and nothing else). `preload` is kept in the copy, where calling it again does nothing, so the

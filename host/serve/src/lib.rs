@@ -5,7 +5,7 @@
 //!   and one module per route family; requests and answers are `edgescore-contract`'s, errors
 //!   go through [`error::Error`];
 //! - [`shard`]: one thread and one component instance per shard; queued ingests merged into one
-//!   component call; rebuild from checkpoint + log after a failure. [`shards`]: the shards as one
+//!   component call; rebuild from checkpoint + log after a failure. [`shard_set`]: the shards as one
 //!   (users by hash, a request queued on all its shards or none);
 //! - [`telemetry`]: counters, per-route and component-call metrics, Prometheus exposition;
 //! - [`watermark`]: the service-wide watermark;
@@ -26,8 +26,8 @@
 //! ```
 
 mod catalog;
+mod config;
 mod drift;
-pub mod durable;
 mod error;
 mod jobs;
 mod models;
@@ -35,7 +35,8 @@ mod reload;
 mod routes;
 mod server;
 pub mod shard;
-mod shards;
+mod shard_set;
+pub mod storage;
 mod telemetry;
 mod watermark;
 
@@ -44,12 +45,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use edgescore_runtime::Runtime;
-use edgescore_types::EngineConfig;
 use tokio::sync::RwLock;
 
 use catalog::Catalog;
+pub use config::ServiceConfig;
 pub use drift::DriftConfig;
-pub use durable::{DataDir, Durability, DurableConfig};
 pub use jobs::JobsConfig;
 pub use models::{ModelSet, ModelSource, Predictor, ServedModel};
 pub use reload::{ReloadError, ReloadOutcome};
@@ -58,63 +58,11 @@ pub use routes::paths as route_paths;
 pub use server::ServerLimits;
 use shard::Shard;
 pub use shard::ShardConfig;
-use shards::Shards;
+use shard_set::Shards;
+pub use storage::{DataDir, Durability, DurableConfig};
 use telemetry::Counters;
 pub use telemetry::Metrics;
 use watermark::Watermark;
-
-/// Everything the service is configured with (flags and `EDGESCORE_*` variables in the CLI).
-#[derive(Debug, Clone)]
-pub struct ServiceConfig {
-    pub engine: EngineConfig,
-    pub shards: usize,
-    pub shard: ShardConfig,
-    /// Largest request body accepted, in bytes (413 above).
-    pub max_body_bytes: usize,
-    /// Most events accepted in one ingest request (413 above).
-    pub max_events: usize,
-    pub drift: DriftConfig,
-    pub jobs: JobsConfig,
-    /// When set, every route but `/health`, `/ready` and `/metrics` needs
-    /// `Authorization: Bearer <token>`.
-    pub api_token: Option<String>,
-    /// What one client may take: time to send a request, requests in flight.
-    pub limits: ServerLimits,
-    /// Where the state is kept on disk (none: in memory only, `--ephemeral`).
-    pub durable: Option<DurableConfig>,
-}
-
-impl Default for ServiceConfig {
-    /// The CLI's defaults, with one shard per core.
-    fn default() -> Self {
-        ServiceConfig {
-            engine: EngineConfig::default(),
-            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            shard: ShardConfig {
-                queue_depth: 1024,
-                max_merge_events: 8192,
-                checkpoint_interval: Duration::from_secs(10),
-            },
-            max_body_bytes: 8 << 20,
-            max_events: 10_000,
-            drift: DriftConfig {
-                window_events: 1000,
-                threshold: 0.5,
-            },
-            jobs: JobsConfig {
-                workers: 1,
-                queue: 64,
-                chunk: 256,
-                retention: Duration::from_secs(3600),
-                max_finished: 1024,
-                max_result_bytes: 128 << 20,
-            },
-            api_token: None,
-            limits: ServerLimits::default(),
-            durable: None,
-        }
-    }
-}
 
 /// The running service: shards, watermark and counters, shared by every request handler.
 pub struct Service {
@@ -131,7 +79,7 @@ pub struct Service {
     started: Instant,
     /// The data directory (none with `--ephemeral`), and what its snapshot writer reports.
     data: Option<DataDir>,
-    snapshots: Option<Arc<durable::background::WriterStatus>>,
+    snapshots: Option<Arc<storage::background::WriterStatus>>,
 }
 
 impl Service {
@@ -144,92 +92,26 @@ impl Service {
         config: ServiceConfig,
     ) -> Result<Arc<Service>> {
         anyhow::ensure!(config.shards >= 1, "shards: must be at least 1");
-        let data = match &config.durable {
-            Some(durable) => Some(DataDir::open(durable, config.shards)?),
-            None => None,
-        };
-        if let Some(data) = &data
-            && let Some(active) = durable::store::read_active(&data.path)
-            && models.prefer(&active.version, &active.sha256)
-        {
-            tracing::info!(
-                version = active.version,
-                "serving the model version active before the restart"
-            );
-        }
+        let data = open_data_dir(&config, &mut models)?;
         let catalog = Catalog::build(runtime, models, config.engine, config.shards, None)?;
         let active = catalog.active();
         let counters = Arc::new(Counters::new(&routes::paths(), catalog.drift(config.drift)));
         counters.metrics.set_build_info(runtime.component_sha256());
         let (started, snapshots) =
-            shards::start::start_shards(runtime, &config, active, data.as_ref())?;
+            shard_set::start::start_shards(runtime, &config, active, data.as_ref())?;
         let watermark = Arc::new(Watermark::default());
-        let mut shards = Vec::with_capacity(config.shards);
-        let mut totals = Vec::new();
-        let mut sync_handles = Vec::new();
-        let (mut users, mut events) = (0, 0);
-        for (index, mut started) in started.into_iter().enumerate() {
-            let stats = started.stats()?;
-            if let Some(w) = stats.watermark {
-                watermark.raise(w);
-            }
-            (users, events) = (
-                users + stats.users_tracked,
-                events + stats.events_in_windows,
-            );
-            if let Some(durable) = started.durable() {
-                totals.push(durable.totals.clone());
-                sync_handles.push(durable.log.sync_handle());
-            }
-            let shard = Shard::spawn(
-                index,
-                started,
-                watermark.clone(),
-                counters.clone(),
-                config.shard,
-            )
-            .context("starting a shard thread")?;
-            shards.push(shard);
-        }
+        let spawned = spawn_shards(started, &watermark, &counters, &config)?;
         if let Some(data) = &data {
-            if users == 0 {
-                tracing::info!(data_dir = %data.path.display(), "no user state in the data directory: starting empty");
-            } else {
-                tracing::info!(data_dir = %data.path.display(), users, events_in_windows = events, watermark = watermark.get(), "user state restored");
-            }
-            counters.restore(&totals, &durable::store::read_counters(&data.path));
-            durable::store::write_active(
-                &data.path,
-                &durable::store::ActiveModel {
-                    version: active.version_label(),
-                    sha256: catalog.label.sha256.clone(),
-                },
-            )
-            .context("writing the active model version")?;
-            if let Durability::Interval(every) = data.durability {
-                durable::background::start_syncer(sync_handles, every, data.failing.clone())?;
-            }
+            resume_storage(data, &catalog, &counters, &watermark, &spawned)?;
         }
-        let queues: Vec<_> = shards.iter().map(|s| s.queue.clone()).collect();
-        let ingest_waiting = move || queues.iter().any(|q| q.capacity() < q.max_capacity());
-        let job_files = match &data {
-            Some(data) => Some(jobs::JobFiles::open(&data.path).context("the batch jobs' folder")?),
-            None => None,
-        };
-        let predictors = catalog.predictors.clone();
-        let jobs = jobs::Jobs::start(config.jobs, ingest_waiting, job_files, |version| {
-            predictors
-                .iter()
-                .find(|p| p.model.version_label() == version)
-                .cloned()
-        });
+        let jobs = start_jobs(&config, &spawned.shards, data.as_ref(), &catalog)?;
         let service = Arc::new(Service {
             runtime: runtime.clone(),
             catalog: RwLock::new(Arc::new(catalog)),
             reloading: tokio::sync::Mutex::default(),
             jobs,
             config,
-            shards: Shards::new(shards),
+            shards: Shards::new(spawned.shards),
             watermark,
             counters,
             started: Instant::now(),
@@ -299,14 +181,14 @@ impl Service {
     fn save_counters(&self) {
         if let Some(data) = &self.data
             && let Err(e) =
-                durable::store::write_counters(&data.path, &self.counters.request_counters())
+                storage::store::write_counters(&data.path, &self.counters.request_counters())
         {
             tracing::warn!(error = %e, "keeping the request counters failed");
         }
     }
 
     /// The data directory and its snapshot writer's report, when the state is kept on disk.
-    fn storage(&self) -> Option<(&DataDir, &durable::background::WriterStatus)> {
+    fn storage(&self) -> Option<(&DataDir, &storage::background::WriterStatus)> {
         Some((self.data.as_ref()?, self.snapshots.as_deref()?))
     }
 
@@ -314,6 +196,128 @@ impl Service {
     pub fn data_dir(&self) -> Option<&std::path::Path> {
         self.data.as_ref().map(|d| d.path.as_path())
     }
+}
+
+/// Opens the data directory, if the state is kept on disk, and prefers the model version that
+/// was active there before the restart.
+fn open_data_dir(config: &ServiceConfig, models: &mut ModelSet) -> Result<Option<DataDir>> {
+    let Some(durable) = &config.durable else {
+        return Ok(None);
+    };
+    let data = DataDir::open(durable, config.shards)?;
+    if let Some(active) = storage::store::read_active(&data.path)
+        && models.prefer(&active.version, &active.sha256)
+    {
+        tracing::info!(
+            version = active.version,
+            "serving the model version active before the restart"
+        );
+    }
+    Ok(Some(data))
+}
+
+/// The shard threads, started on their restored engines, and what their engines hold.
+struct SpawnedShards {
+    shards: Vec<Shard>,
+    /// What each durable shard had counted, and a handle on its log for the interval syncer.
+    totals: Vec<storage::snapshot::ShardTotals>,
+    sync_handles: Vec<Arc<std::sync::Mutex<Option<std::fs::File>>>>,
+    users: u64,
+    events: u64,
+}
+
+/// Starts a thread per shard; the service's watermark is raised to the highest shard's.
+fn spawn_shards(
+    started: Vec<shard::Started>,
+    watermark: &Arc<Watermark>,
+    counters: &Arc<Counters>,
+    config: &ServiceConfig,
+) -> Result<SpawnedShards> {
+    let mut spawned = SpawnedShards {
+        shards: Vec::with_capacity(started.len()),
+        totals: Vec::new(),
+        sync_handles: Vec::new(),
+        users: 0,
+        events: 0,
+    };
+    for (index, mut started) in started.into_iter().enumerate() {
+        let stats = started.stats()?;
+        if let Some(w) = stats.watermark {
+            watermark.raise(w);
+        }
+        spawned.users += stats.users_tracked;
+        spawned.events += stats.events_in_windows;
+        if let Some(durable) = started.durable() {
+            spawned.totals.push(durable.totals.clone());
+            spawned.sync_handles.push(durable.log.sync_handle());
+        }
+        let shard = Shard::spawn(
+            index,
+            started,
+            watermark.clone(),
+            counters.clone(),
+            config.shard,
+        )
+        .context("starting a shard thread")?;
+        spawned.shards.push(shard);
+    }
+    Ok(spawned)
+}
+
+/// Carries on from the data directory: the counters it kept, the active version written, and
+/// the interval syncer started when the durability mode has one.
+fn resume_storage(
+    data: &DataDir,
+    catalog: &Catalog,
+    counters: &Counters,
+    watermark: &Watermark,
+    spawned: &SpawnedShards,
+) -> Result<()> {
+    let (users, events) = (spawned.users, spawned.events);
+    if users == 0 {
+        tracing::info!(data_dir = %data.path.display(), "no user state in the data directory: starting empty");
+    } else {
+        tracing::info!(data_dir = %data.path.display(), users, events_in_windows = events, watermark = watermark.get(), "user state restored");
+    }
+    counters.restore(&spawned.totals, &storage::store::read_counters(&data.path));
+    let active = storage::store::ActiveModel {
+        version: catalog.active().version_label(),
+        sha256: catalog.label.sha256.clone(),
+    };
+    storage::store::write_active(&data.path, &active)
+        .context("writing the active model version")?;
+    if let Durability::Interval(every) = data.durability {
+        let handles = spawned.sync_handles.clone();
+        storage::background::start_syncer(handles, every, data.failing.clone())?;
+    }
+    Ok(())
+}
+
+/// The batch workers, which yield to ingest whenever a shard has requests waiting.
+fn start_jobs(
+    config: &ServiceConfig,
+    shards: &[Shard],
+    data: Option<&DataDir>,
+    catalog: &Catalog,
+) -> Result<Arc<jobs::Jobs>> {
+    let queues: Vec<_> = shards.iter().map(|s| s.queue.clone()).collect();
+    let ingest_waiting = move || queues.iter().any(|q| q.capacity() < q.max_capacity());
+    let job_files = match data {
+        Some(data) => Some(jobs::JobFiles::open(&data.path).context("the batch jobs' folder")?),
+        None => None,
+    };
+    let predictors = catalog.predictors.clone();
+    Ok(jobs::Jobs::start(
+        config.jobs,
+        ingest_waiting,
+        job_files,
+        |version| {
+            predictors
+                .iter()
+                .find(|p| p.model.version_label() == version)
+                .cloned()
+        },
+    ))
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, finishes the requests in flight and

@@ -163,7 +163,7 @@ impl ModelSet {
         }
         let found = self.versions.iter().position(|m| {
             m.version_label() == version
-                && crate::durable::store::sha256_hex(&m.onnx) == onnx_sha256
+                && crate::storage::store::sha256_hex(&m.onnx) == onnx_sha256
         });
         if let Some(index) = found {
             self.active = index;

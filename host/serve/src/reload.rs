@@ -217,11 +217,11 @@ impl Service {
     /// Keeps the active version in the data directory: a restart serves it again.
     fn keep_active(&self, catalog: &Catalog) {
         let Some(dir) = self.data_dir() else { return };
-        let active = crate::durable::store::ActiveModel {
+        let active = crate::storage::store::ActiveModel {
             version: catalog.active().version_label(),
             sha256: catalog.label.sha256.clone(),
         };
-        if let Err(e) = crate::durable::store::write_active(dir, &active) {
+        if let Err(e) = crate::storage::store::write_active(dir, &active) {
             tracing::error!(error = %e, "keeping the active model version failed; a restart may serve another version");
         }
     }

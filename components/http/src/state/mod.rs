@@ -94,78 +94,98 @@ pub fn open() -> Result<Bucket> {
 fn update<R>(
     bucket: &Bucket,
     key: &str,
-    mut change: impl FnMut(Option<Vec<u8>>) -> Result<(Option<Vec<u8>>, R)>,
+    change: impl FnMut(Option<Vec<u8>>) -> Result<(Option<Vec<u8>>, R)>,
 ) -> Result<R> {
-    let mut retries = 0;
-    let mut claimed = None;
-    let outcome = 'attempts: {
-        let (mut cas, mut current) = match kv::cas(bucket, key) {
-            Ok(read) => read,
-            Err(e) => break 'attempts Err(e.into()),
-        };
+    let mut update = Update {
+        bucket,
+        key,
+        retries: 0,
+        claimed: None,
+    };
+    let outcome = update.run(change);
+    update.finish(outcome)
+}
+
+/// One key's update under way: the retries it took, and the creation claim it holds.
+struct Update<'a> {
+    bucket: &'a Bucket,
+    key: &'a str,
+    retries: u32,
+    claimed: Option<String>,
+}
+
+impl Update<'_> {
+    fn run<R>(
+        &mut self,
+        mut change: impl FnMut(Option<Vec<u8>>) -> Result<(Option<Vec<u8>>, R)>,
+    ) -> Result<R> {
+        let (mut cas, mut current) = kv::cas(self.bucket, self.key)?;
         loop {
-            if current.is_none() && claimed.is_none() {
-                let claim = claim_key(key);
-                match kv::increment(bucket, &claim, 1) {
-                    // Ours: read again (created meanwhile by a request that held it before?).
-                    Ok(1) => claimed = Some(claim),
-                    Ok(_) if retries + 1 >= CAS_ATTEMPTS => {
-                        // The creator went away holding it: free it for the next request.
-                        let _ = kv::delete(bucket, &claim);
-                        break 'attempts Err(StateError::new(format!(
-                            "state: {key} was being created by another request for too long"
-                        )));
-                    }
-                    Ok(_) => {
-                        retries += 1;
-                        std::thread::sleep(backoff(retries, key));
-                    }
-                    Err(e) => break 'attempts Err(e.into()),
-                }
-                (cas, current) = match kv::cas(bucket, key) {
-                    Ok(read) => read,
-                    Err(e) => break 'attempts Err(e.into()),
-                };
+            if current.is_none() && self.claimed.is_none() {
+                self.claim()?;
+                (cas, current) = kv::cas(self.bucket, self.key)?;
                 continue;
             }
-            let (value, report) = match change(current.take()) {
-                Ok(changed) => changed,
-                Err(e) => break 'attempts Err(e),
-            };
+            let (value, report) = change(current.take())?;
             // Nothing to write (the watermark is already as high).
             let Some(value) = value else {
-                break 'attempts Ok(report);
+                return Ok(report);
             };
             match kv::swap(cas, &value) {
-                Ok(()) => break 'attempts Ok(report),
-                Err(atomics::CasError::CasFailed(again)) if retries + 1 < CAS_ATTEMPTS => {
-                    retries += 1;
-                    std::thread::sleep(backoff(retries, key));
-                    // The handle handed back starts from the key as it is now: no new one.
-                    current = match kv::current(&again) {
-                        Ok(value) => value,
-                        Err(e) => break 'attempts Err(e.into()),
-                    };
-                    cas = again;
-                }
-                Err(atomics::CasError::CasFailed(_)) => {
-                    break 'attempts Err(StateError::new(format!(
-                        "state: {key} kept changing under {CAS_ATTEMPTS} attempts to update it"
+                Ok(()) => return Ok(report),
+                Err(atomics::CasError::CasFailed(_)) if self.retries + 1 >= CAS_ATTEMPTS => {
+                    return Err(StateError::new(format!(
+                        "state: {} kept changing under {CAS_ATTEMPTS} attempts to update it",
+                        self.key
                     )));
                 }
-                Err(atomics::CasError::StoreError(e)) => break 'attempts Err(e.into()),
+                Err(atomics::CasError::CasFailed(again)) => {
+                    self.pause();
+                    // The handle handed back starts from the key as it is now: no new one.
+                    current = kv::current(&again)?;
+                    cas = again;
+                }
+                Err(atomics::CasError::StoreError(e)) => return Err(e.into()),
             }
         }
-    };
-    if let Some(claim) = claimed {
-        // Best effort: a claim left behind is freed by the next creator that waits too long.
-        let _ = kv::delete(bucket, &claim);
     }
-    if retries > 0 && outcome.is_ok() {
-        // Best effort: the write is done, a lost retry count is no reason to fail it.
-        let _ = count(bucket, "cas_retries", i64::from(retries));
+
+    /// Takes the claim to create the key, or waits a little while another request holds it
+    /// (then the caller reads the key again: it may have been created meanwhile).
+    fn claim(&mut self) -> Result<()> {
+        let claim = claim_key(self.key);
+        match kv::increment(self.bucket, &claim, 1)? {
+            1 => self.claimed = Some(claim),
+            _ if self.retries + 1 >= CAS_ATTEMPTS => {
+                // The creator went away holding it: free it for the next request.
+                let _ = kv::delete(self.bucket, &claim);
+                return Err(StateError::new(format!(
+                    "state: {} was being created by another request for too long",
+                    self.key
+                )));
+            }
+            _ => self.pause(),
+        }
+        Ok(())
     }
-    outcome
+
+    fn pause(&mut self) {
+        self.retries += 1;
+        std::thread::sleep(backoff(self.retries, self.key));
+    }
+
+    /// Lets go of the claim and counts the retries, whatever the outcome.
+    fn finish<R>(self, outcome: Result<R>) -> Result<R> {
+        if let Some(claim) = self.claimed {
+            // Best effort: a claim left behind is freed by the next creator that waits too long.
+            let _ = kv::delete(self.bucket, &claim);
+        }
+        if self.retries > 0 && outcome.is_ok() {
+            // Best effort: the write is done, a lost retry count is no reason to fail it.
+            let _ = count(self.bucket, "cas_retries", i64::from(self.retries));
+        }
+        outcome
+    }
 }
 
 /// The pause before retry `n` of a conflicting swap: growing (50 µs, doubling, at most 5 ms)

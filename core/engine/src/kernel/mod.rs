@@ -7,7 +7,7 @@
 //! (8x8: 16 accumulator vectors) every accumulator is on the stack: 16 loads and 16 stores for
 //! every 32 multiplies and adds. These kernels tile 8 rows by 4 columns (8 accumulators) and 8
 //! by 1 (for one row of input), and run four records of `k` per trip of the loop, so the
-//! accumulators go through memory once per 128 multiply-adds. README "Numbers" has the measures.
+//! accumulators go through memory once per 128 multiply-adds. docs/performance.md has the measures.
 //!
 //! They plug in through tract-linalg's public registries (no patch to tract): each kernel is
 //! submitted to `mmm_routines` with a boost over tract's own wasm kernels, which decides for a

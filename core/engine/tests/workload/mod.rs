@@ -2,7 +2,7 @@
 //! at 5,000/s spread over a set of users, timestamps up to 5 s out of order, expiring every 10
 //! events.
 
-use edgescore_engine::windows::Windows;
+use edgescore_engine::window::Windows;
 
 /// Feeds `events` such events over `users` into `windows`, then expires.
 pub fn feed(windows: &mut Windows, users: &[String], events: u64) {

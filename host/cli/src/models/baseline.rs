@@ -29,18 +29,8 @@ pub fn from_csv(
         None => bail!("{name}: no rows"),
     };
     let is_header = first.iter().any(|cell| cell.parse::<f64>().is_err());
-    let columns: Vec<usize> = if is_header {
-        features
-            .iter()
-            .map(|feature| {
-                first.iter().position(|c| c == feature).with_context(|| {
-                    format!(
-                        "{name}: no column {feature:?} (its header names {})",
-                        first.iter().collect::<Vec<_>>().join(", ")
-                    )
-                })
-            })
-            .collect::<Result<_>>()?
+    let columns = if is_header {
+        columns_named(&name.to_string(), &first, features)?
     } else {
         (0..features.len()).collect()
     };
@@ -50,31 +40,22 @@ pub fn from_csv(
         .filter(|_| !is_header)
         .chain(records);
     for (i, record) in data_rows.enumerate() {
-        let line = i + 1 + usize::from(is_header);
-        let record = record.with_context(|| format!("{name}: line {line}: not CSV"))?;
+        let line = format!("{name}: line {}", i + 1 + usize::from(is_header));
+        let record = record.with_context(|| format!("{line}: not CSV"))?;
         if !is_header && record.len() != features.len() {
             bail!(
-                "{name}: line {line}: {} values, the model takes {} features ({})",
+                "{line}: {} values, the model takes {} features ({})",
                 record.len(),
                 features.len(),
                 features.join(", ")
             );
         }
-        let mut row = Vec::with_capacity(features.len());
-        for (feature, (&column, stat)) in features.iter().zip(columns.iter().zip(&mut stats)) {
-            let cell = record.get(column).unwrap_or("");
-            let value: f64 = cell
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite())
-                .with_context(|| {
-                    format!("{name}: line {line}, {feature}: {cell:?} is not a finite number")
-                })?;
-            stat.add(value);
-            row.push(value as f32);
+        let row = read_row(&line, &record, features, &columns)?;
+        for (stat, value) in stats.iter_mut().zip(&row) {
+            stat.add(*value);
         }
         if kept.len() < keep_rows {
-            kept.push(row);
+            kept.push(row.iter().map(|v| *v as f32).collect());
         }
     }
     let sample_size = stats[0].count;
@@ -89,6 +70,41 @@ pub fn from_csv(
         },
         kept,
     ))
+}
+
+/// Where each of `features` is among the columns the header row `first` names.
+fn columns_named(name: &str, first: &csv::StringRecord, features: &[String]) -> Result<Vec<usize>> {
+    features
+        .iter()
+        .map(|feature| {
+            first.iter().position(|c| c == feature).with_context(|| {
+                format!(
+                    "{name}: no column {feature:?} (its header names {})",
+                    first.iter().collect::<Vec<_>>().join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// The features of one row, from its `columns`; `line` names the row in errors.
+fn read_row(
+    line: &str,
+    record: &csv::StringRecord,
+    features: &[String],
+    columns: &[usize],
+) -> Result<Vec<f64>> {
+    features
+        .iter()
+        .zip(columns)
+        .map(|(feature, &column)| {
+            let cell = record.get(column).unwrap_or("");
+            cell.parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .with_context(|| format!("{line}, {feature}: {cell:?} is not a finite number"))
+        })
+        .collect()
 }
 
 /// Mean and population standard deviation in one pass (Welford), stable for large samples.

@@ -123,63 +123,13 @@ impl Jobs {
     fn restore(self: &Arc<Self>, predictor_of: impl Fn(&str) -> Option<Arc<Predictor>>) {
         let Some(files) = &self.files else { return };
         let (queued, finished) = files.load();
-        let now = unix_now();
         for job in finished {
-            let age = Duration::from_secs_f64((now - job.finished_unix).max(0.0));
-            let Some(at) = Instant::now()
-                .checked_sub(age)
-                .filter(|_| age < self.config.retention)
-            else {
-                files.forget(&job.view.job_id);
-                continue;
-            };
-            let bytes = job
-                .view
-                .predictions
-                .as_ref()
-                .map_or(0, |p| p.len() * size_of::<f64>());
-            let id = job.view.job_id.clone();
-            let mut board = self.lock();
-            board.by_id.insert(
-                id.clone(),
-                Job {
-                    view: job.view,
-                    finished: Some(at),
-                },
-            );
-            board.finished.push_back((id, bytes));
-            board.finished_bytes += bytes;
+            self.restore_finished(files, job);
         }
-        let mut again = Vec::new();
-        for job in queued {
-            let Some(predictor) = predictor_of(&job.model_version) else {
-                let error = format!("model version {} is no longer served", job.model_version);
-                let view = Self::view(&job.id, &job.model_version, 0, 1);
-                self.lock().by_id.insert(
-                    job.id.clone(),
-                    Job {
-                        view,
-                        finished: None,
-                    },
-                );
-                self.finish(&job.id, Err(error));
-                continue;
-            };
-            let width = predictor.info.input_width as usize;
-            let view = Self::view(&job.id, &job.model_version, job.rows.len(), width);
-            self.lock().by_id.insert(
-                job.id.clone(),
-                Job {
-                    view,
-                    finished: None,
-                },
-            );
-            again.push(Work {
-                id: job.id,
-                rows: job.rows,
-                predictor,
-            });
-        }
+        let again: Vec<Work> = queued
+            .into_iter()
+            .filter_map(|job| self.restore_queued(job, &predictor_of))
+            .collect();
         if !again.is_empty() {
             tracing::info!(
                 jobs = again.len(),
@@ -192,6 +142,70 @@ impl Jobs {
                 }
             });
         }
+    }
+
+    /// A finished job, served until its retention (counted from when it finished) ends.
+    fn restore_finished(&self, files: &JobFiles, job: FinishedJob) {
+        let age = Duration::from_secs_f64((unix_now() - job.finished_unix).max(0.0));
+        let Some(at) = Instant::now()
+            .checked_sub(age)
+            .filter(|_| age < self.config.retention)
+        else {
+            files.forget(&job.view.job_id);
+            return;
+        };
+        let bytes = job
+            .view
+            .predictions
+            .as_ref()
+            .map_or(0, |p| p.len() * size_of::<f64>());
+        let id = job.view.job_id.clone();
+        let mut board = self.lock();
+        board.by_id.insert(
+            id.clone(),
+            Job {
+                view: job.view,
+                finished: Some(at),
+            },
+        );
+        board.finished.push_back((id, bytes));
+        board.finished_bytes += bytes;
+    }
+
+    /// A job that was queued or running: listed as queued, and its work to queue again; failed
+    /// when its model version is no longer served.
+    fn restore_queued(
+        &self,
+        job: QueuedJob,
+        predictor_of: impl Fn(&str) -> Option<Arc<Predictor>>,
+    ) -> Option<Work> {
+        let predictor = predictor_of(&job.model_version);
+        let width = predictor
+            .as_ref()
+            .map_or(1, |p| p.info.input_width as usize);
+        let rows = if predictor.is_some() {
+            job.rows.len()
+        } else {
+            0
+        };
+        let view = Self::view(&job.id, &job.model_version, rows, width);
+        self.lock().by_id.insert(
+            job.id.clone(),
+            Job {
+                view,
+                finished: None,
+            },
+        );
+        let Some(predictor) = predictor else {
+            let error = format!("model version {} is no longer served", job.model_version);
+            self.finish(&job.id, Err(error));
+            return None;
+        };
+        Some(Work {
+            id: job.id,
+            rows: job.rows,
+            predictor,
+        })
     }
 
     /// A queued job's view.

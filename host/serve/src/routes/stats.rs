@@ -1,7 +1,8 @@
 //! `GET /stats`: the seed's four fields first, then ours; gauges summed over the shards.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::State;
@@ -13,10 +14,12 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use utoipa::ToSchema;
 
-use crate::Service;
-use crate::shard::Command;
+use crate::drift::Drift;
+use crate::shard::{Command, Shard};
+use crate::storage::background::WriterStatus;
 use crate::telemetry::metrics::RouteSummary;
 use crate::telemetry::{Counters, LatencySummary};
+use crate::{DataDir, Service};
 
 /// `/stats`: the seed's four fields first, then ours.
 #[derive(Serialize, ToSchema)]
@@ -164,39 +167,53 @@ impl StatsBody {
             uptime_seconds: service.started.elapsed().as_secs_f64(),
             routes: c.metrics.routes().collect(),
             component_call_seconds: c.metrics.component_calls().collect(),
-            shard_detail: shards
-                .iter()
-                .map(|s| ShardDetail {
-                    shard: s.index,
-                    ready: s.healthy(),
-                    fill_permille: s.fill_permille(),
-                    guest_memory_bytes: s.memory_bytes(),
-                    restarts: s.restarts(),
-                    last_checkpoint_ms: s.last_checkpoint().as_secs_f64() * 1e3,
-                })
-                .collect(),
-            storage: service.storage().map(|(data, writer)| {
-                let load =
-                    |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-                StorageStats {
-                    data_dir: data.path.display().to_string(),
-                    durability: format!("{:?}", data.durability).to_lowercase(),
-                    writable: !data.failing.load(std::sync::atomic::Ordering::Relaxed),
-                    snapshots_written: load(&writer.written),
-                    snapshot_failures: load(&writer.failed),
-                    last_snapshot_write_ms: load(&writer.last_write_micros) as f64 / 1e3,
-                    last_snapshot_bytes: load(&writer.last_bytes),
-                }
-            }),
-            drift: match c.drift.lock() {
-                Ok(d) => DriftSummary {
-                    drifting: d.is_drifting(),
-                    features: d.drifting_features(),
-                },
-                Err(_) => DriftSummary {
-                    drifting: false,
-                    features: Vec::new(),
-                },
+            shard_detail: shards.iter().map(ShardDetail::of).collect(),
+            storage: service
+                .storage()
+                .map(|(data, writer)| StorageStats::of(data, writer)),
+            drift: DriftSummary::of(&c.drift),
+        }
+    }
+}
+
+impl ShardDetail {
+    fn of(shard: &Shard) -> ShardDetail {
+        ShardDetail {
+            shard: shard.index,
+            ready: shard.healthy(),
+            fill_permille: shard.fill_permille(),
+            guest_memory_bytes: shard.memory_bytes(),
+            restarts: shard.restarts(),
+            last_checkpoint_ms: shard.last_checkpoint().as_secs_f64() * 1e3,
+        }
+    }
+}
+
+impl StorageStats {
+    fn of(data: &DataDir, writer: &WriterStatus) -> StorageStats {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StorageStats {
+            data_dir: data.path.display().to_string(),
+            durability: format!("{:?}", data.durability).to_lowercase(),
+            writable: !data.failing.load(Ordering::Relaxed),
+            snapshots_written: load(&writer.written),
+            snapshot_failures: load(&writer.failed),
+            last_snapshot_write_ms: load(&writer.last_write_micros) as f64 / 1e3,
+            last_snapshot_bytes: load(&writer.last_bytes),
+        }
+    }
+}
+
+impl DriftSummary {
+    fn of(drift: &Mutex<Drift>) -> DriftSummary {
+        match drift.lock() {
+            Ok(d) => DriftSummary {
+                drifting: d.is_drifting(),
+                features: d.drifting_features(),
+            },
+            Err(_) => DriftSummary {
+                drifting: false,
+                features: Vec::new(),
             },
         }
     }

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use crate::Service;
 use crate::error::Result;
 use crate::shard::Command;
-use crate::shards::overloaded;
+use crate::shard_set::overloaded;
 use crate::telemetry::Counters;
 
 pub async fn median(

@@ -8,7 +8,9 @@
 //!   rejection at its position in its request;
 //! - [`recovery`]: nothing accepted is lost when the guest fails — what was recorded since the
 //!   last checkpoint (engine snapshot), replayed on a rebuilt instance from the shard's durable
-//!   log (or, with `--ephemeral`, from memory).
+//!   log (or, with `--ephemeral`, from memory);
+//! - [`replay`]: the log replayed into an engine, the one path of a start and of a rebuild;
+//! - [`startup`]: what a shard starts from: an empty engine or its files.
 //!
 //! A hot reload reaches the shard as two commands: `Prepare` loads the new model into the instance
 //! (tract's load and optimization, while the old model keeps serving), `Swap` switches to it in
@@ -17,10 +19,12 @@
 
 mod merge;
 mod recovery;
+mod replay;
 mod startup;
 mod worker;
 
-pub use startup::{Replayed, Started};
+pub use replay::Replayed;
+pub use startup::Started;
 
 use std::sync::Arc;
 use std::sync::Mutex;

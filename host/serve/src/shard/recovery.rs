@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use edgescore_runtime::{CallError, GuestEvent, ScoringEngine};
 
-use crate::durable::record::Record;
-use crate::durable::shard::ShardDurable;
-use crate::durable::shard_log::LogMark;
+use crate::storage::record::Record;
+use crate::storage::shard::ShardDurable;
+use crate::storage::shard_log::LogMark;
 
 /// What the shard recorded since its last checkpoint, kept in memory (`--ephemeral`).
 enum LogEntry {
@@ -91,6 +91,12 @@ impl Recovery {
         }
     }
 
+    /// Counts what a start replayed from the log (kept there, not here).
+    pub fn replayed(&mut self, records: usize, events: usize) {
+        self.log_records += records;
+        self.log_events += events;
+    }
+
     /// Events recorded since the last checkpoint.
     pub fn log_events(&self) -> usize {
         self.log_events
@@ -112,10 +118,17 @@ impl Recovery {
                     match entry {
                         LogEntry::Advance(w) => engine.advance(*w)?,
                         LogEntry::Ingest { events, now } => {
-                            engine.ingest_guest_events(events, *now)?;
+                            let report = engine.ingest_guest_events(events, *now)?;
+                            if report.accepted as usize != events.len() {
+                                return Err(ReplayError::Diverged {
+                                    accepted: report.accepted,
+                                    expected: events.len(),
+                                }
+                                .into());
+                            }
                         }
                         LogEntry::Swap { onnx, version: v } => {
-                            swap_in(engine, onnx.clone())?;
+                            replay::swap_in(engine, onnx.clone())?;
                             version = v.clone();
                         }
                     }
@@ -124,19 +137,28 @@ impl Recovery {
             (Replay::Logged(since), Some(durable)) => {
                 // The checkpoint is in memory only until the snapshot writer is done with it
                 // (which may happen during this very rebuild); then its file is read back.
-                let since = match engine.rebuild() {
-                    Ok(()) => *since,
+                let (since, at_checkpoint) = match engine.rebuild() {
+                    Ok(()) => (
+                        *since,
+                        Scoring {
+                            version: version.clone(),
+                            model_sha256: None,
+                        },
+                    ),
                     Err(_) if !engine.holds_checkpoint() => {
-                        restore_from_disk(engine, durable, *since, &mut version)?
+                        restore_from_disk(engine, durable, *since, &version)?
                     }
                     Err(e) => return Err(e),
                 };
-                durable
-                    .log
-                    .replay_since(since, |record| {
-                        replay_record(engine, durable, record, &mut version)
-                    })
-                    .map_err(|e| e.0)?;
+                let replayed = replay::replay_log(
+                    engine,
+                    &durable.log,
+                    &durable.models,
+                    since,
+                    at_checkpoint,
+                    None,
+                )?;
+                version = replayed.scoring.version;
             }
             (Replay::Logged(_), None) => {
                 return Err(CallError::Instantiate(
@@ -180,88 +202,40 @@ impl Recovery {
 
 /// Restores into `engine` the newest snapshot on disk of the checkpoint's generation or older
 /// (the one the checkpoint was written as, unless that write failed); returns where in the logs
-/// the records after it begin.
+/// the records after it begin, and the model scoring there.
 fn restore_from_disk(
     engine: &mut ScoringEngine,
     durable: &ShardDurable,
     since: LogMark,
-    version: &mut String,
-) -> Result<LogMark, CallError> {
+    version: &str,
+) -> Result<(LogMark, Scoring), CallError> {
     let base = durable
         .log
         .files
         .base_upto(since.generation)
         .map_err(|e| CallError::Instantiate(format!("reading the shard's snapshot: {e}")))?;
-    let Some((meta, chunks)) = base else {
+    let Some(base) = base else {
         // Generation 0's log begins with the swap to its model, so any model starts it.
         let onnx = engine.model().clone();
         engine.restore_checkpoint(None, onnx)?;
-        return Ok(LogMark {
-            generation: 0,
-            offset: 0,
-        });
+        let scoring = Scoring {
+            version: version.to_string(),
+            model_sha256: None,
+        };
+        return Ok((LogMark::default(), scoring));
     };
-    let onnx = durable.models.get(&meta.model_sha256).map_err(|e| {
-        CallError::Instantiate(format!("reading the model the snapshot names: {e:#}"))
-    })?;
-    engine.restore_checkpoint(Some(chunks), onnx)?;
-    engine.release_checkpoint();
-    *version = meta.version;
-    Ok(if meta.generation == since.generation {
+    let meta = replay::restore_snapshot(engine, &durable.models, base)?;
+    let since = if meta.generation == since.generation {
         since
     } else {
         LogMark {
             generation: meta.generation,
             offset: 0,
         }
-    })
-}
-
-/// A failure replaying the durable log, as the rebuild's error.
-struct ReplayError(CallError);
-
-impl From<std::io::Error> for ReplayError {
-    fn from(e: std::io::Error) -> ReplayError {
-        ReplayError(CallError::Instantiate(format!(
-            "reading the shard's log: {e}"
-        )))
-    }
-}
-
-impl From<CallError> for ReplayError {
-    fn from(e: CallError) -> ReplayError {
-        ReplayError(e)
-    }
-}
-
-/// Does again what one record of the durable log did.
-fn replay_record(
-    engine: &mut ScoringEngine,
-    durable: &ShardDurable,
-    record: Record,
-    version: &mut String,
-) -> Result<(), ReplayError> {
-    match record {
-        Record::Advance { watermark } => engine.advance(watermark)?,
-        Record::Ingest { now, events, .. } => {
-            let events: Vec<_> = events.into_iter().map(|e| e.into_guest()).collect();
-            engine.ingest_guest_events(&events, now)?;
-        }
-        Record::Swap {
-            version: v,
-            model_sha256,
-        } => {
-            let onnx = durable.models.get(&model_sha256).map_err(|e| {
-                CallError::Instantiate(format!("reading a model the log names: {e:#}"))
-            })?;
-            swap_in(engine, onnx)?;
-            *version = v;
-        }
-    }
-    Ok(())
-}
-
-fn swap_in(engine: &mut ScoringEngine, onnx: Arc<[u8]>) -> Result<(), CallError> {
-    let model = engine.load_model(onnx)?;
-    engine.replace_model(model)
+    };
+    let scoring = Scoring {
+        version: meta.version,
+        model_sha256: Some(meta.model_sha256),
+    };
+    Ok((since, scoring))
 }

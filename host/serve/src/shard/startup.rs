@@ -3,17 +3,19 @@
 //! doing again what it did the first time (the same events recorded, the same models swapped in,
 //! the same counts).
 
-use anyhow::{Context, Result, bail};
-use edgescore_runtime::ScoringEngine;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use edgescore_runtime::{Chunks, ScoringEngine};
 use edgescore_types::EngineStats;
 
 use super::recovery::Recovery;
-use crate::durable::background::SnapshotWriter;
-use crate::durable::record::Record;
-use crate::durable::shard::ShardDurable;
-use crate::durable::shard_log::{LogMark, Restored};
-use crate::durable::snapshot::ShardTotals;
-use crate::durable::{DataDir, store};
+use super::replay::{self, Replayed, Scoring};
+use crate::storage::background::SnapshotWriter;
+use crate::storage::shard::ShardDurable;
+use crate::storage::shard_log::Restored;
+use crate::storage::snapshot::{ShardTotals, SnapshotMeta};
+use crate::storage::{DataDir, store};
 
 /// A shard's engine and what its thread carries on with.
 pub struct Started {
@@ -21,14 +23,6 @@ pub struct Started {
     pub(super) version: String,
     pub(super) recovery: Recovery,
     pub(super) durable: Option<ShardDurable>,
-}
-
-/// What was replayed, for the start-up log line.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Replayed {
-    pub generation: u64,
-    pub records: usize,
-    pub events: usize,
 }
 
 impl Started {
@@ -60,75 +54,36 @@ impl Started {
         data: &DataDir,
         writer: SnapshotWriter,
     ) -> Result<(Started, Replayed)> {
-        let mut replayed = Replayed {
-            generation: restored.generation(),
-            records: restored.records.len(),
-            events: 0,
-        };
-        // The engine's checkpoint is the base: the records after it are every log's from the
-        // base's generation on.
-        let since = LogMark {
-            generation: restored.generation(),
-            offset: 0,
-        };
-        let Restored { base, records, log } = restored;
+        let since = restored.since();
+        let Restored { base, log } = restored;
         let active_onnx = engine.model().clone();
-        let (mut current, mut sha, mut totals) = match base {
-            Some((meta, chunks)) => {
-                let onnx = data.models.get(&meta.model_sha256)?;
-                engine
-                    .restore_checkpoint(Some(chunks), onnx)
-                    .context("restoring the snapshot into the component")?;
-                // The snapshot's file is the copy a rebuild reads back: none stays in memory.
-                engine.release_checkpoint();
-                (meta.version, meta.model_sha256, meta.totals)
-            }
-            None => (
-                version.clone(),
-                store::sha256_hex(&active_onnx),
-                ShardTotals::default(),
-            ),
-        };
-        let mut recovery = Recovery::logged(current.clone(), since);
+        let active_sha = store::sha256_hex(&active_onnx);
+        let (at_checkpoint, mut totals) = restore_base(
+            &mut engine,
+            data,
+            base,
+            Scoring {
+                version: version.clone(),
+                model_sha256: Some(active_sha.clone()),
+            },
+        )?;
         let shard = log.files.shard;
-        for record in records {
-            match record {
-                Record::Ingest {
-                    now,
-                    events,
-                    rejected,
-                } => {
-                    let events: Vec<_> = events.into_iter().map(|e| e.into_guest()).collect();
-                    let report = engine.ingest_guest_events(&events, now)?;
-                    if report.accepted as usize != events.len() {
-                        bail!(
-                            "shard {shard}: replaying the log, the component accepted {} of {} events it had accepted before",
-                            report.accepted,
-                            events.len()
-                        );
-                    }
-                    replayed.events += events.len();
-                    totals.count(&current, events.len() as u64, &rejected);
-                    recovery.ingested(events, now);
-                }
-                Record::Advance { watermark } => {
-                    engine.advance(watermark)?;
-                    recovery.advanced(watermark);
-                }
-                Record::Swap {
-                    version,
-                    model_sha256,
-                } => {
-                    let onnx = data.models.get(&model_sha256)?;
-                    if model_sha256 != sha {
-                        let model = engine.load_model(onnx.clone())?;
-                        engine.replace_model(model)?;
-                    }
-                    recovery.swapped(onnx, version.clone());
-                    (current, sha) = (version, model_sha256);
-                }
-            }
-        }
+        let mut recovery = Recovery::logged(at_checkpoint.version.clone(), since);
+        let replayed = replay::replay_log(
+            &mut engine,
+            &log,
+            &data.models,
+            since,
+            at_checkpoint,
+            Some(&mut totals),
+        )
+        .with_context(|| format!("shard {shard}: replaying its log"))?;
+        recovery.replayed(replayed.records, replayed.events);
+        let Scoring {
+            version: mut current,
+            model_sha256,
+        } = replayed.scoring.clone();
+        let sha = model_sha256.expect("a start knows the model of its snapshot");
         let mut durable = ShardDurable {
             log,
             durability: data.durability,
@@ -140,11 +95,9 @@ impl Started {
         };
         // A new log begins with the model scoring (what its first records were scored with is
         // then never in doubt), and a restart on another active model switches to it.
-        let active_sha = store::sha256_hex(&active_onnx);
         if replayed.records == 0 || active_sha != sha || current != version {
             if active_sha != sha {
-                let model = engine.load_model(active_onnx.clone())?;
-                engine.replace_model(model)?;
+                replay::swap_in(&mut engine, active_onnx.clone())?;
             }
             durable
                 .swapped(&version, &active_onnx)
@@ -160,4 +113,24 @@ impl Started {
         };
         Ok((started, replayed))
     }
+}
+
+/// Restores the snapshot `base` into `engine`; returns the model scoring at it and what the
+/// shard had counted then. Without one the shard starts empty, on the model `empty` names.
+fn restore_base(
+    engine: &mut ScoringEngine,
+    data: &DataDir,
+    base: Option<(SnapshotMeta, Arc<Chunks>)>,
+    empty: Scoring,
+) -> Result<(Scoring, ShardTotals)> {
+    let Some(base) = base else {
+        return Ok((empty, ShardTotals::default()));
+    };
+    let meta = replay::restore_snapshot(engine, &data.models, base)
+        .context("restoring the snapshot into the component")?;
+    let scoring = Scoring {
+        version: meta.version,
+        model_sha256: Some(meta.model_sha256),
+    };
+    Ok((scoring, meta.totals))
 }

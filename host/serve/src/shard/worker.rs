@@ -13,8 +13,8 @@ use super::merge::{Job, Merged};
 use super::recovery::Recovery;
 use super::startup::Started;
 use super::{Command, ShardConfig, ShardError, ShardFault, ShardStatus};
-use crate::durable::record::rejection_counts;
-use crate::durable::shard::ShardDurable;
+use crate::storage::record::rejection_counts;
+use crate::storage::shard::ShardDurable;
 use crate::telemetry::Counters;
 use crate::watermark::Watermark;
 

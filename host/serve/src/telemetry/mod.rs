@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use edgescore_types::RejectionReason;
 
 use crate::drift::Drift;
-use crate::durable::snapshot::ShardTotals;
-use crate::durable::store::RequestCounters;
+use crate::storage::snapshot::ShardTotals;
+use crate::storage::store::RequestCounters;
 pub use latency::LatencySummary;
 pub use metrics::Metrics;
 

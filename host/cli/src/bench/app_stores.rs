@@ -1,6 +1,6 @@
-//! `cargo xtask bench-app-stores [SECONDS]`: the Spin app on each store — in memory, SQLite in
-//! each durability mode, Redis — under `edgescore serve-app` and under real Spin, in one run on
-//! this machine.
+//! `edgescore bench-app-stores [SECONDS]` (run by `cargo xtask bench-app-stores`): the Spin app
+//! on each store — in memory, SQLite in each durability mode, Redis — under `edgescore serve-app`
+//! and under real Spin, in one run on this machine.
 //!
 //! Each configuration starts on an empty store and is loaded twice by `edgescore loadgen` with
 //! the seed workload (batches of 10 over 10,000 users, 32 clients): at the seed load (5,000
@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::bench_http::{Measured, Server, append_to, loadgen_within, seconds_arg, wait_healthy};
-use crate::bench_scaleout::{RedisBench, redis_cli, redis_commands_processed};
-use crate::{host_env, root};
+use super::http::{Measured, Server, append_to, loadgen_within, wait_healthy};
+use super::root;
+use super::scaleout::{RedisBench, redis_cli, redis_commands_processed};
 
 const PORT: u16 = 18031;
 const CLIENTS: u32 = 32;
@@ -56,15 +56,15 @@ impl Config {
     }
 }
 
-pub fn run(args: &[String]) -> Result<()> {
-    let seconds = seconds_arg(args)?;
+pub fn run(args: super::SecondsArgs) -> Result<()> {
+    let seconds = args.seconds;
     let RedisBench {
         release,
         work,
         redis: _redis,
         runtime_config,
     } = RedisBench::prepare("bench-app-stores")?;
-    let spin = crate::prerequisites::spin_binary();
+    let spin = super::spin_binary();
     let mut configs = vec![
         Config::HarnessMemory,
         Config::HarnessSqlite("fsync"),
@@ -95,7 +95,6 @@ pub fn run(args: &[String]) -> Result<()> {
             rows.push((config, rate, row));
         }
     }
-
     println!(
         "the Spin app, seed workload (batches of 10, {CLIENTS} clients, 10,000 users), {seconds} s \
          per row, one run on this machine ({} cores shared by the server, its store and the \
@@ -106,6 +105,16 @@ pub fn run(args: &[String]) -> Result<()> {
         "floor: this disk's fdatasync p50 {sync_p50:.2} ms, p99 {sync_p99:.2} ms (a durable write is \
          acknowledged no sooner); the ceiling is the in-memory row"
     );
+    print_rows(&rows, seconds);
+    print_stats_costs(&rows);
+    println!("logs: {}", work.display());
+    Ok(())
+}
+
+/// A configuration at a load: its row, none when it fell behind, or why it failed.
+type Measurement = (Config, u32, std::result::Result<Option<Row>, String>);
+
+fn print_rows(rows: &[Measurement], seconds: u64) {
     println!(
         "| server, store | load | events/s | p50 ms | p99 ms | ÷ in memory | store calls per event | Redis commands per event | failed requests |"
     );
@@ -116,7 +125,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .and_then(|row| row.as_ref().ok().and_then(Option::as_ref))
             .map_or(f64::NAN, |row| row.measured.events_per_sec)
     };
-    for (config, rate, row) in &rows {
+    for (config, rate, row) in rows {
         let load = match rate {
             0 => "saturation".to_string(),
             r => format!("{r} events/s"),
@@ -149,6 +158,10 @@ pub fn run(args: &[String]) -> Result<()> {
             row.measured.failed,
         );
     }
+}
+
+/// What `GET /stats` cost after each saturation load.
+fn print_stats_costs(rows: &[Measurement]) {
     println!();
     println!("GET /stats after the saturation load (p50 of {STATS_READS}, a new connection each):");
     println!("| server, store | p50 ms | store calls |");
@@ -169,8 +182,6 @@ pub fn run(args: &[String]) -> Result<()> {
             None => println!("| {} | no answer | |", config.name()),
         }
     }
-    println!("logs: {}", work.display());
-    Ok(())
 }
 
 struct Row {
@@ -259,7 +270,7 @@ impl Serving<'_> {
         let mut command = match config {
             Config::HarnessMemory | Config::HarnessSqlite(_) | Config::HarnessRedis => {
                 let mut command = Command::new(self.release.join("edgescore"));
-                host_env(&mut command).args(["serve-app", "--port", &PORT.to_string()]);
+                command.args(["serve-app", "--port", &PORT.to_string()]);
                 match config {
                     Config::HarnessMemory => command.arg("--ephemeral"),
                     Config::HarnessSqlite(durability) => command

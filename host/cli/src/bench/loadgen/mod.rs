@@ -6,6 +6,14 @@
 //!
 //! At a fixed rate, latency is measured from when a request was due, not when it was sent, so a
 //! stalled server cannot hide its stall by delaying the requests (coordinated omission).
+//!
+//! - [`pacing`]: when each client sends;
+//! - [`stats`]: what the clients saw, counted and merged, and the percentiles;
+//! - [`verify`]: the served medians against what was sent.
+
+mod pacing;
+mod stats;
+mod verify;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,9 +22,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use edgescore_runtime::Scorer;
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+
+use pacing::Pacing;
+use stats::{ClientResult, Percentiles};
+use verify::Verified;
 
 use crate::args::{ModelArgs, RuntimeArgs};
 
@@ -66,35 +76,21 @@ struct Batch<'a> {
 }
 
 #[derive(Serialize, Clone)]
-struct EventOut {
+pub struct EventOut {
     user_id: String,
     timestamp: f64,
     features: Vec<f32>,
 }
 
 #[derive(Deserialize)]
-struct IngestAnswer {
+pub struct IngestAnswer {
     processed: u64,
     rejected: Vec<RejectedAnswer>,
 }
 
 #[derive(Deserialize)]
-struct RejectedAnswer {
+pub struct RejectedAnswer {
     index: usize,
-}
-
-/// What one client saw.
-struct ClientResult {
-    latency: Histogram<u64>,
-    requests: u64,
-    sent: u64,
-    accepted: u64,
-    rejected: u64,
-    errors: HashMap<String, u64>,
-    /// Key-value store calls the Spin app says its answers cost (`edgescore-store-calls`).
-    store_calls: u64,
-    /// Accepted events per user, when verifying: `(timestamp, features)`.
-    record: HashMap<String, Vec<(f64, Vec<f32>)>>,
 }
 
 /// The final report.
@@ -116,20 +112,6 @@ pub struct Report {
     store_calls_per_event: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     verify: Option<Verified>,
-}
-
-#[derive(Serialize)]
-struct Percentiles {
-    p50: f64,
-    p95: f64,
-    p99: f64,
-    max: f64,
-}
-
-#[derive(Serialize)]
-struct Verified {
-    users_checked: u32,
-    mismatches: u32,
 }
 
 pub fn run(args: LoadgenArgs) -> Result<()> {
@@ -185,14 +167,12 @@ async fn generate(args: &LoadgenArgs) -> Result<Report> {
         let _ = p.await;
     }
 
-    let merged = merge(results)?;
+    let merged = ClientResult::merge(results)?;
     let verify = if args.verify > 0 {
-        Some(verify(args, &client, &base, &merged.record).await?)
+        Some(verify::verify(args, &client, &base, &merged.record).await?)
     } else {
         None
     };
-    let ms = |micros: u64| micros as f64 / 1e3;
-    let latency = &merged.latency;
     Ok(Report {
         url: base,
         seconds,
@@ -203,12 +183,7 @@ async fn generate(args: &LoadgenArgs) -> Result<Report> {
         http_errors: merged.errors.values().sum(),
         events_per_sec: merged.accepted as f64 / seconds,
         errors: merged.errors,
-        latency_ms: Percentiles {
-            p50: ms(latency.value_at_quantile(0.5)),
-            p95: ms(latency.value_at_quantile(0.95)),
-            p99: ms(latency.value_at_quantile(0.99)),
-            max: ms(latency.max()),
-        },
+        latency_ms: Percentiles::of(&merged.latency),
         store_calls_per_event: (merged.store_calls > 0)
             .then(|| merged.store_calls as f64 / merged.accepted.max(1) as f64),
         verify,
@@ -250,26 +225,6 @@ async fn run_clients(
     Ok(results)
 }
 
-/// Every client's results as one.
-fn merge(results: Vec<ClientResult>) -> Result<ClientResult> {
-    let mut all = ClientResult::new();
-    for r in results {
-        all.latency.add(&r.latency)?;
-        all.requests += r.requests;
-        all.sent += r.sent;
-        all.accepted += r.accepted;
-        all.rejected += r.rejected;
-        all.store_calls += r.store_calls;
-        for (k, n) in r.errors {
-            *all.errors.entry(k).or_default() += n;
-        }
-        for (user, mut events) in r.record {
-            all.record.entry(user).or_default().append(&mut events);
-        }
-    }
-    Ok(all)
-}
-
 struct ClientSpec {
     index: u32,
     clients: u32,
@@ -291,28 +246,16 @@ async fn run_client(
 ) -> ClientResult {
     let mut rng = fastrand::Rng::with_seed(spec.seed.wrapping_mul(1_000_003) + spec.index as u64);
     let mut result = ClientResult::new();
-    // Each client sends every `period`, offset so that the clients interleave evenly.
-    let period = (spec.events_per_sec > 0).then(|| {
-        let batches_per_sec = spec.events_per_sec as f64 / spec.batch_size as f64;
-        Duration::from_secs_f64(spec.clients as f64 / batches_per_sec)
-    });
-    let mut due = started + period.map_or(Duration::ZERO, |p| p * spec.index / spec.clients);
+    let mut pacing = Pacing::new(
+        spec.events_per_sec,
+        spec.batch_size,
+        (spec.index, spec.clients),
+        started,
+        duration,
+    );
     let mut events = Vec::with_capacity(spec.batch_size as usize);
-    loop {
-        if let Some(period) = period {
-            tokio::time::sleep_until(due.into()).await;
-            if due.duration_since(started) >= duration {
-                break;
-            }
-            due += period;
-        } else if started.elapsed() >= duration {
-            break;
-        }
-        let scheduled = if period.is_some() {
-            due - period.unwrap_or_default()
-        } else {
-            Instant::now()
-        };
+    while let Some(scheduled) = pacing.next_due(Instant::now()) {
+        tokio::time::sleep_until(scheduled.into()).await;
         let now = edgescore_contract::clock::unix_now();
         events.clear();
         for _ in 0..spec.batch_size {
@@ -362,44 +305,6 @@ fn store_calls(response: &reqwest::Response) -> u64 {
         .unwrap_or(0)
 }
 
-impl ClientResult {
-    fn new() -> ClientResult {
-        ClientResult {
-            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
-            requests: 0,
-            sent: 0,
-            accepted: 0,
-            rejected: 0,
-            errors: HashMap::new(),
-            store_calls: 0,
-            record: HashMap::new(),
-        }
-    }
-
-    /// Counts a 200 answer; with `record`, keeps the accepted events to verify them later.
-    fn answered(&mut self, events: &[EventOut], answer: &IngestAnswer, record: bool) {
-        self.accepted += answer.processed;
-        self.rejected += answer.rejected.len() as u64;
-        if !record {
-            return;
-        }
-        let mut rejected = vec![false; events.len()];
-        for r in &answer.rejected {
-            if let Some(slot) = rejected.get_mut(r.index) {
-                *slot = true;
-            }
-        }
-        for (e, rejected) in events.iter().zip(rejected) {
-            if !rejected {
-                self.record
-                    .entry(e.user_id.clone())
-                    .or_default()
-                    .push((e.timestamp, e.features.clone()));
-            }
-        }
-    }
-}
-
 fn progress_bar(
     args: &LoadgenArgs,
     sent: Arc<AtomicU64>,
@@ -429,81 +334,6 @@ fn progress_bar(
         }
         bar.finish_and_clear();
     }))
-}
-
-#[derive(Deserialize)]
-struct MedianAnswer {
-    median: Option<f64>,
-    count: u32,
-    window_seconds: f64,
-}
-
-/// Asks the server for a sample of users' medians and recomputes each from what was sent.
-async fn verify(
-    args: &LoadgenArgs,
-    client: &reqwest::Client,
-    base: &str,
-    record: &HashMap<String, Vec<(f64, Vec<f32>)>>,
-) -> Result<Verified> {
-    let chosen = args.model.choose()?;
-    let runtime = args.runtime.runtime()?;
-    let mut model = Scorer::new(&runtime, &chosen.onnx).context(chosen.label.clone())?;
-    let watermark = record
-        .values()
-        .flatten()
-        .map(|(t, _)| *t)
-        .fold(f64::MIN, f64::max);
-    let mut users: Vec<&String> = record.keys().collect();
-    users.sort();
-    fastrand::Rng::with_seed(args.seed).shuffle(&mut users);
-    let mut checked = 0;
-    let mut mismatches = 0;
-    for user in users.into_iter().take(args.verify as usize) {
-        let answer: MedianAnswer = client
-            .get(format!("{base}/users/{user}/median"))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let cutoff = watermark - answer.window_seconds;
-        let rows: Vec<f32> = record[user]
-            .iter()
-            .filter(|(t, _)| *t > cutoff)
-            .flat_map(|(_, f)| f.iter().copied())
-            .collect();
-        let expected = if rows.is_empty() {
-            (None, 0)
-        } else {
-            let mut scores = model.score(&rows)?;
-            scores.sort_by(f32::total_cmp);
-            let n = scores.len();
-            let median = if n % 2 == 1 {
-                scores[n / 2] as f64
-            } else {
-                (scores[n / 2 - 1] as f64 + scores[n / 2] as f64) / 2.0
-            };
-            (Some(median), n as u32)
-        };
-        // The server may run another build of the component: allow for the last float bits.
-        let same_median = match (expected.0, answer.median) {
-            (Some(a), Some(b)) => (a - b).abs() <= 1e-5 * a.abs().max(1.0),
-            (None, None) => true,
-            _ => false,
-        };
-        if !same_median || expected.1 != answer.count {
-            mismatches += 1;
-            eprintln!(
-                "verify: {user}: server median {:?} over {} events, expected {:?} over {}",
-                answer.median, answer.count, expected.0, expected.1
-            );
-        }
-        checked += 1;
-    }
-    Ok(Verified {
-        users_checked: checked,
-        mismatches,
-    })
 }
 
 fn print_table(r: &Report, args: &LoadgenArgs) {

@@ -110,12 +110,11 @@ impl ShardFiles {
     }
 }
 
-/// What a shard restarts from.
+/// What a shard restarts from: a snapshot, and the logs after it, checked and open (their
+/// records are read when they are replayed, one file at a time).
 pub struct Restored {
     /// The snapshot restored (none: the empty state of generation 0).
     pub base: Option<(SnapshotMeta, Arc<Chunks>)>,
-    /// Every record of the logs from the base's generation on, in order.
-    pub records: Vec<Record>,
     /// The newest log, open for appending.
     pub log: ShardLog,
 }
@@ -123,6 +122,14 @@ pub struct Restored {
 impl Restored {
     pub fn generation(&self) -> u64 {
         self.base.as_ref().map_or(0, |(meta, _)| meta.generation)
+    }
+
+    /// Where the records after the base begin: every log's from the base's generation on.
+    pub fn since(&self) -> LogMark {
+        LogMark {
+            generation: self.generation(),
+            offset: 0,
+        }
     }
 }
 
@@ -146,7 +153,6 @@ impl RestoreError {
 /// Finds the newest snapshot that reads whole and the logs that follow it; falls back to an
 /// older snapshot (and its longer log) when one is corrupt.
 pub fn restore(files: ShardFiles) -> Result<Restored, RestoreError> {
-    let io_error = |path: &Path, e: io::Error| RestoreError::new(path.to_path_buf(), e.to_string());
     let (snapshots, logs) = files.list().map_err(|e| io_error(&files.dir, e))?;
     let fresh = snapshots.is_empty() && logs.is_empty();
     // Newest first; generation 0 (the empty state) only while its log exists.
@@ -180,36 +186,8 @@ pub fn restore(files: ShardFiles) -> Result<Restored, RestoreError> {
             ));
             continue;
         }
-        let mut records = Vec::new();
-        let mut open = None;
-        for g in generation..=last {
-            let path = files.log(g);
-            let Opened {
-                log,
-                records: raw,
-                cut,
-            } = Log::open(&path).map_err(|e| io_error(&path, e))?;
-            if let Some(cut) = cut {
-                tracing::warn!(
-                    file = %path.display(),
-                    at_byte = cut.at,
-                    bytes_cut = cut.bytes,
-                    tail = ?cut.tail,
-                    "the log's tail was not a whole record (a write cut short by a crash): cut at the last whole record"
-                );
-            }
-            for bytes in raw {
-                let record = Record::decode(&bytes).map_err(|e| {
-                    RestoreError::new(path.clone(), format!("a record whose checksum matches does not decode ({e}): written by another edgescore version?"))
-                })?;
-                records.push(record);
-            }
-            open = Some(log);
-        }
-        let log = open.expect("at least one log");
-        files.sync_folder().map_err(|e| io_error(&files.dir, e))?;
-        let log = ShardLog::new(files, last, log).map_err(|e| io_error(Path::new("log"), e))?;
-        return Ok(Restored { base, records, log });
+        let log = open_logs(&files, generation, last)?;
+        return Ok(Restored { base, log });
     }
     Err(refused.map_or_else(
         || RestoreError::new(files.dir.clone(), "no snapshot and no log to start from"),
@@ -223,9 +201,36 @@ pub fn restore(files: ShardFiles) -> Result<Restored, RestoreError> {
     ))
 }
 
+fn io_error(path: &Path, e: io::Error) -> RestoreError {
+    RestoreError::new(path.to_path_buf(), e.to_string())
+}
+
+/// Opens the logs of generations `first..=last`, each cut at its last whole record (a write cut
+/// short by a crash, said in a warning); returns the last, open for appending.
+fn open_logs(files: &ShardFiles, first: u64, last: u64) -> Result<ShardLog, RestoreError> {
+    let mut open = None;
+    for g in first..=last {
+        let path = files.log(g);
+        let Opened { log, cut, .. } = Log::open(&path).map_err(|e| io_error(&path, e))?;
+        if let Some(cut) = cut {
+            tracing::warn!(
+                file = %path.display(),
+                at_byte = cut.at,
+                bytes_cut = cut.bytes,
+                tail = ?cut.tail,
+                "the log's tail was not a whole record (a write cut short by a crash): cut at the last whole record"
+            );
+        }
+        open = Some(log);
+    }
+    let log = open.expect("at least one log");
+    files.sync_folder().map_err(|e| io_error(&files.dir, e))?;
+    ShardLog::new(files.clone(), last, log).map_err(|e| io_error(Path::new("log"), e))
+}
+
 /// A place in a shard's logs: the records after it are those of log `generation` from byte
 /// `offset` on, then those of every later log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct LogMark {
     pub generation: u64,
     pub offset: u64,
@@ -334,21 +339,27 @@ impl ShardLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::durable::snapshot::ShardTotals;
+    use crate::storage::snapshot::ShardTotals;
 
     fn advance(log: &mut ShardLog, w: f64) {
         log.append(&RecordRef::Advance { watermark: w }).unwrap();
         log.sync().unwrap();
     }
 
-    fn watermarks(records: &[Record]) -> Vec<f64> {
-        records
-            .iter()
-            .map(|r| match r {
-                Record::Advance { watermark } => *watermark,
-                other => panic!("{other:?}"),
+    /// The watermarks of the records a restart replays.
+    fn watermarks(restored: &Restored) -> Vec<f64> {
+        let mut found = Vec::new();
+        restored
+            .log
+            .replay_since(restored.since(), |record| {
+                match record {
+                    Record::Advance { watermark } => found.push(watermark),
+                    other => panic!("{other:?}"),
+                }
+                Ok::<_, io::Error>(())
             })
-            .collect()
+            .unwrap();
+        found
     }
 
     fn snapshot_at(files: &ShardFiles, generation: u64) {
@@ -379,7 +390,7 @@ mod tests {
         drop(log);
         let restored = restore(files.clone()).unwrap();
         assert_eq!(restored.generation(), 1);
-        assert_eq!(watermarks(&restored.records), vec![2.0]);
+        assert_eq!(watermarks(&restored), vec![2.0]);
     }
 
     #[test]
@@ -396,12 +407,12 @@ mod tests {
         std::fs::write(files.snapshot(2), b"garbage").unwrap();
         let restored = restore(files.clone()).unwrap();
         assert_eq!(restored.generation(), 1);
-        assert_eq!(watermarks(&restored.records), vec![2.0, 3.0]);
+        assert_eq!(watermarks(&restored), vec![2.0, 3.0]);
         // Snapshot 1 gone too, and its log: generation 0's log still holds everything.
         std::fs::write(files.snapshot(1), b"garbage").unwrap();
         let restored = restore(files.clone()).unwrap();
         assert_eq!(restored.generation(), 0);
-        assert_eq!(watermarks(&restored.records), vec![1.0, 2.0, 3.0]);
+        assert_eq!(watermarks(&restored), vec![1.0, 2.0, 3.0]);
         drop(restored);
         files.prune_before(1).unwrap();
         let refused = restore(files.clone()).err().unwrap().to_string();

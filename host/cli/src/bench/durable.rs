@@ -1,4 +1,5 @@
-//! `cargo xtask bench-durable [SECONDS]`: what durability costs, in one run on this machine.
+//! `edgescore bench-durable [SECONDS]` (run by `cargo xtask bench-durable`): what durability
+//! costs, in one run on this machine.
 //!
 //! 1. The seed workload (batches of 10, 32 clients) against `edgescore serve` with
 //!    `--durability none`, `interval` and `fsync`: events/s at saturation with p50/p99, then p99
@@ -16,24 +17,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench_http::{
-    Measured, Server, data_dir, fresh_service_with, loadgen, seconds_arg, start_service,
-    wait_healthy,
+use super::http::{
+    Measured, Server, data_dir, fresh_service_with, loadgen, start_service, wait_healthy,
 };
-use crate::{host_env, root};
+use super::root;
 
 const PORT: u16 = 18010;
 const WINDOW_EVENTS: u64 = 1_500_000;
 const ROUNDS: usize = 3;
 
-pub fn run(args: &[String]) -> Result<()> {
-    let seconds = seconds_arg(args)?;
-    crate::build_component()?;
-    crate::step(
-        "building the release host",
-        host_env(crate::cargo().args(["build", "--release", "--package", "edgescore"])),
-    )?;
-    let release = root().join("target/release");
+pub fn run(args: super::SecondsArgs) -> Result<()> {
+    let seconds = args.seconds;
+    let release = super::release_dir()?;
     let ours = release.join("edgescore");
     let logs = root().join("target/bench-durable");
     std::fs::create_dir_all(&logs)?;

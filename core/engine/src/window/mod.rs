@@ -12,11 +12,13 @@
 
 mod heaps;
 mod sorted;
+mod users;
 
 use std::cmp::Ordering;
 
 use heaps::Heaps;
 use sorted::Sorted;
+pub use users::{MedianSummary, Windows};
 
 /// The most events a window keeps in one sorted array (3 KB). Measured with
 /// `examples/windows_bench.rs`: at 150 events per user the array is as fast as the heaps or

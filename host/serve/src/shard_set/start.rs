@@ -9,10 +9,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use edgescore_runtime::{Runtime, ScoringEngine};
 
-use crate::durable::DataDir;
-use crate::durable::background::{SnapshotWriter, WriterStatus};
-use crate::durable::shard_log::{Restored, ShardFiles, restore};
 use crate::shard::{self, Replayed};
+use crate::storage::DataDir;
+use crate::storage::background::{SnapshotWriter, WriterStatus};
+use crate::storage::shard_log::{Restored, ShardFiles, restore};
 use crate::{ServedModel, ServiceConfig};
 
 pub fn start_shards(
@@ -113,7 +113,7 @@ fn start_shard(
             .with_context(|| format!("restoring shard {index}"))?;
     tracing::debug!(
         shard = index,
-        generation = replayed.generation,
+        generation = replayed.since.generation,
         records = replayed.records,
         events = replayed.events,
         "shard restored"

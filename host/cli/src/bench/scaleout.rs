@@ -1,5 +1,6 @@
-//! `cargo xtask bench-scaleout [SECONDS]`: the Spin app (`edgescore serve-app`) over Redis, one
-//! replica and two, against its in-process store, in one run on this machine.
+//! `edgescore bench-scaleout [SECONDS]` (run by `cargo xtask bench-scaleout`): the Spin app
+//! (`edgescore serve-app`) over Redis, one replica and two, against its in-process store, in one
+//! run on this machine.
 //!
 //! The seed workload (batches of 10 over 10,000 users, 32 clients, as fast as answers come):
 //! one replica on the in-process store (`--ephemeral`), one replica on Redis, two replicas on
@@ -18,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::bench_http::{Measured, Server, append_to, loadgen, seconds_arg, wait_healthy};
-use crate::{host_env, root};
+use super::http::{Measured, Server, append_to, loadgen, wait_healthy};
+use super::root;
 
 pub(crate) const REDIS_PORT: u16 = 18020;
 const REPLICA_PORTS: [u16; 2] = [18021, 18022];
@@ -51,8 +52,8 @@ struct Row {
     commands_per_event: Option<f64>,
 }
 
-pub fn run(args: &[String]) -> Result<()> {
-    let seconds = seconds_arg(args)?;
+pub fn run(args: super::SecondsArgs) -> Result<()> {
+    let seconds = args.seconds;
     let RedisBench {
         release,
         work,
@@ -108,8 +109,7 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// What a benchmark of the app over Redis starts from: the release host and the components
-/// built, an empty `target/NAME`, a Redis on [`REDIS_PORT`] and a runtime config naming it.
+/// What a benchmark of the app over Redis starts from: this binary's folder, an empty `target/NAME`, a Redis on [`REDIS_PORT`] and a runtime config naming it.
 pub(crate) struct RedisBench {
     pub(crate) release: PathBuf,
     pub(crate) work: PathBuf,
@@ -119,9 +119,6 @@ pub(crate) struct RedisBench {
 
 impl RedisBench {
     pub(crate) fn prepare(name: &str) -> Result<RedisBench> {
-        crate::prerequisites::ensure_system_tools(&[crate::prerequisites::REDIS_SERVER])?;
-        crate::build_component()?;
-        crate::build_host_release(crate::Host::Whole)?;
         let work = root().join("target").join(name);
         if work.exists() {
             std::fs::remove_dir_all(&work)?;
@@ -136,7 +133,7 @@ impl RedisBench {
             ),
         )?;
         Ok(RedisBench {
-            release: root().join("target/release"),
+            release: super::release_dir()?,
             work,
             redis,
             runtime_config,
@@ -203,7 +200,7 @@ fn start_replica(
     log: &Path,
 ) -> Result<Server> {
     let mut command = Command::new(release.join("edgescore"));
-    host_env(&mut command).args(["serve-app", "--port", &port.to_string()]);
+    command.args(["serve-app", "--port", &port.to_string()]);
     match store {
         Store::InProcess => command.arg("--ephemeral"),
         Store::Redis { .. } => command.arg("--runtime-config-file").arg(runtime_config),

@@ -1,5 +1,5 @@
-//! `cargo xtask bench-http`: the HTTP benchmark of issues 3 and 15. Builds the release host and
-//! two yardsticks: a bare axum + serde_json server that only parses the batch
+//! `edgescore bench-http` (`cargo xtask bench-http` builds what it needs and runs it): the HTTP
+//! benchmark. Two yardsticks: a bare axum + serde_json server that only parses the batch
 //! (`host/cli/examples/bare_ingest.rs`) and a plain native tract service
 //! (`host/cli/examples/native_ingest.rs`). Loads each with the same clients in the same run: our
 //! `edgescore loadgen` and, when installed, `wrk`. Prints events/s and latency per server and the
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{host_env, root};
+use super::root;
 
 const BARE_PORT: u16 = 18001;
 const OURS_PORT: u16 = 18002;
@@ -89,7 +89,7 @@ pub(crate) fn start_service(
     flags: &[&str],
 ) -> Result<Server> {
     let server = Server(
-        host_env(&mut Command::new(binary))
+        Command::new(binary)
             .args(["serve", "--port", &port.to_string(), "--data-dir"])
             .arg(data)
             .args(flags)
@@ -110,51 +110,21 @@ pub(crate) fn append_to(log: &Path) -> Result<std::fs::File> {
         .with_context(|| format!("opening {}", log.display()))
 }
 
-/// A benchmark's one optional argument: seconds per measurement (10 by default).
-pub(crate) fn seconds_arg(args: &[String]) -> Result<u64> {
-    match args.first() {
-        Some(n) => n
-            .parse()
-            .with_context(|| format!("{n:?}: not a number of seconds")),
-        None => Ok(10),
-    }
+/// `edgescore bench-http [SECONDS] [--baseline BINARY]`.
+#[derive(Debug, clap::Args)]
+pub struct BenchHttpArgs {
+    /// Seconds per measurement
+    #[arg(default_value_t = 10)]
+    seconds: u64,
+    /// Another build of `edgescore` (e.g. the previous commit's), measured in every row too
+    #[arg(long)]
+    baseline: Option<PathBuf>,
 }
 
-/// `cargo xtask bench-http [SECONDS] [--baseline BINARY]`: with a baseline (an `edgescore`
-/// binary of another commit), every row also measures it, in the same run.
-pub fn run(args: &[String]) -> Result<()> {
-    let mut seconds = 10;
-    let mut baseline = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--baseline" => {
-                baseline = Some(PathBuf::from(args.next().context("--baseline BINARY")?))
-            }
-            n => {
-                seconds = n
-                    .parse()
-                    .with_context(|| format!("{n:?}: not a number of seconds"))?
-            }
-        }
-    }
-    crate::build_component()?;
-    crate::step(
-        "building the release host and the two yardsticks",
-        host_env(crate::cargo().args([
-            "build",
-            "--release",
-            "--package",
-            "edgescore",
-            "--bin",
-            "edgescore",
-            "--example",
-            "bare_ingest",
-            "--example",
-            "native_ingest",
-        ])),
-    )?;
-    let release = root().join("target/release");
+/// With a baseline, every row also measures it, in the same run.
+pub fn run(args: BenchHttpArgs) -> Result<()> {
+    let BenchHttpArgs { seconds, baseline } = args;
+    let release = super::release_dir()?;
     let logs = root().join("target/bench-http");
     std::fs::create_dir_all(&logs)?;
     let _bare = Server(

@@ -11,9 +11,9 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
+use super::UserWindow;
 use crate::growth::GrowGently;
 use crate::hashing::InstanceKeys;
-use crate::window::UserWindow;
 
 /// A user slot's expiry entry. An entry is stale when its slot's user has rescheduled (its due
 /// time is another) or left (the slot is empty): it is skipped. A stale entry whose slot was taken
