@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use edgescore_runtime::{CallError, GuestEvent, ScoringEngine};
 
-use crate::storage::record::Record;
+use super::replay::{self, ReplayError, Scoring};
 use crate::storage::shard::ShardDurable;
 use crate::storage::shard_log::LogMark;
 

@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 use super::LoadgenArgs;
 use super::stats::{median, same_median};
 
+/// How many users' medians were checked, and how many differed.
+#[derive(Serialize)]
+pub struct Verified {
+    pub users_checked: u32,
+    pub mismatches: u32,
+}
+
 #[derive(Deserialize)]
 struct MedianAnswer {
     median: Option<f64>,
