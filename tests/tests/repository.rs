@@ -118,6 +118,7 @@ fn crates_in_workspace(root: &Path) -> BTreeMap<String, Crate> {
         String::from_utf8_lossy(&out.stderr)
     );
     let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let workspace = Path::new(metadata["workspace_root"].as_str().unwrap());
     let packages = metadata["packages"].as_array().unwrap();
     let names: BTreeSet<&str> = packages
         .iter()
@@ -130,7 +131,7 @@ fn crates_in_workspace(root: &Path) -> BTreeMap<String, Crate> {
             let folder = manifest
                 .parent()
                 .unwrap()
-                .strip_prefix(root)
+                .strip_prefix(workspace)
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
