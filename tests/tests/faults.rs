@@ -1,7 +1,8 @@
 //! Faults injected where they are hard to provoke from outside (fail-rs fail points, compiled
 //! into the test build only): a shard thread that panics, a rebuild that fails (`/ready`), a
 //! trap between a checkpoint and what follows it, a shard that fails its swap in a reload, a
-//! batch job whose scoring fails, a full batch queue; and a reload that waits for queue room or loses its client.
+//! batch job whose scoring fails, a full batch queue; a sync of the log that fails after later
+//! calls were scored; and a reload that waits for queue room or loses its client.
 //!
 //! Fail points are process-wide: the tests here run one at a time, and each stops its service
 //! (joining its shard threads) before the next configures a fail point.
@@ -635,6 +636,92 @@ async fn a_non_finite_score_in_a_merged_call_rejects_that_event_alone() {
         "{}",
         r.body
     );
+    server.stop().await;
+}
+
+/// `--durability fsync` syncs the log off the shard's thread, which scores on meanwhile. A
+/// sync that fails after the shard scored later calls fails the calls it covered and every later
+/// one (503, nothing acknowledged or counted); the shard cuts its log back to the last synced
+/// record, rebuilds from it and serves again; a restart finds exactly what was acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_fails_after_later_calls_were_scored_acknowledges_none_of_them() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = durable_in(&dir, service_config());
+    config.shards = 1;
+    let server = NativeServer::start(runtime(), config.clone()).await;
+    let c = server.client.clone();
+    assert_eq!(ingest(&c, events_of("kept", 3, 0.1)).await, 3);
+
+    let logged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = logged.clone();
+    fail::cfg_callback("shard-logged", move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    })
+    .unwrap();
+    let _logged_point = FailPoint("shard-logged");
+    let (release, parked, _pause) = park_at("log-sync-pause");
+    let post = |user: &'static str| {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.post_json("/ingest", &json!({ "events": events_of(user, 2, 0.5) }))
+                .await
+        })
+    };
+    let first = post("first");
+    until("the first call's sync is parked", async || {
+        parked
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then_some(())
+    })
+    .await;
+    // One at a time, so that each is a call of its own, scored after the first one's.
+    let mut later = Vec::new();
+    for (user, calls) in [("second", 2), ("third", 3)] {
+        later.push(post(user));
+        until("a later call is scored and logged", async || {
+            (logged.load(std::sync::atomic::Ordering::SeqCst) >= calls).then_some(())
+        })
+        .await;
+    }
+    // One sync fails: the calls after it must fail too, without a sync of their own.
+    let failing = FailPoint::set("log-sync", "1*return");
+    drop(release);
+    for call in std::iter::once(first).chain(later) {
+        let r = call.await.unwrap();
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(r.retry_after.is_some(), "{}", r.body);
+        assert!(r.error().contains("log-sync"), "{}", r.body);
+    }
+    drop(failing);
+
+    assert_eq!(ingest(&c, events_of("after", 2, 0.7)).await, 2);
+    let expect = [
+        ("kept", 3),
+        ("first", 0),
+        ("second", 0),
+        ("third", 0),
+        ("after", 2),
+    ];
+    for (user, n) in expect {
+        assert_eq!(count(&c, user).await, n, "{user}");
+    }
+    let stats = c.get("/stats").await.body;
+    assert_eq!(stats["events_processed"], 5, "{stats}");
+    assert_eq!(stats["events_in_windows"], 5, "{stats}");
+    assert_eq!(stats["shard_restarts"], 1, "{stats}");
+    server.stop().await;
+
+    let server = NativeServer::start(runtime(), config).await;
+    for (user, n) in expect {
+        assert_eq!(
+            count(&server.client, user).await,
+            n,
+            "{user}, after a restart"
+        );
+    }
+    let stats = server.client.get("/stats").await.body;
+    assert_eq!(stats["events_processed"], 5, "{stats}");
     server.stop().await;
 }
 

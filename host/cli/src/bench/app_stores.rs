@@ -76,7 +76,7 @@ pub fn run(args: super::SecondsArgs) -> Result<()> {
         Some(_) => configs.extend([Config::SpinSqlite, Config::SpinRedis]),
         None => println!("no spin binary (EDGESCORE_SPIN or spin on the PATH): Spin rows left out"),
     }
-    let (sync_p50, sync_p99) = fdatasync_latency(&work)?;
+    let (sync_p50, sync_p99) = super::disk_sync_latency(&work)?;
 
     let mut rows = Vec::new();
     for config in configs {
@@ -334,23 +334,4 @@ impl Drop for Running {
             .args(["-KILL", "--", &format!("-{}", self.0.0.id())])
             .status();
     }
-}
-
-/// This disk's `fdatasync` latency, p50 and p99 in ms: 200 appends of 4 KiB, each synced.
-pub(crate) fn fdatasync_latency(dir: &Path) -> Result<(f64, f64)> {
-    use std::io::Write;
-    let path = dir.join("fdatasync-probe");
-    let mut file = std::fs::File::create(&path)?;
-    let block = [7u8; 4096];
-    let mut millis: Vec<f64> = (0..200)
-        .map(|_| {
-            file.write_all(&block)?;
-            let started = Instant::now();
-            file.sync_data()?;
-            Ok(started.elapsed().as_secs_f64() * 1e3)
-        })
-        .collect::<std::io::Result<_>>()?;
-    std::fs::remove_file(&path)?;
-    millis.sort_by(f64::total_cmp);
-    Ok((millis[100], millis[198]))
 }

@@ -40,6 +40,11 @@ pub fn run(args: super::SecondsArgs) -> Result<()> {
          median of {ROUNDS} rounds, this machine ({} cores, clients and server share it)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    let (sync_p50, sync_p99) = super::disk_sync_latency(&logs)?;
+    println!(
+        "floor: this disk's fdatasync p50 {sync_p50:.2} ms, p99 {sync_p99:.2} ms (an acknowledged \
+         write under --durability fsync waits for one at least)"
+    );
     println!("| durability | events/s | p50 ms | p99 ms | ÷ none | p99 ms at 5,000 events/s |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     let modes: [(&str, &[&str]); 3] = [

@@ -14,6 +14,7 @@ use edgescore_runtime::{CallError, GuestEvent, ScoringEngine};
 use super::replay::{self, ReplayError, Scoring};
 use crate::storage::shard::ShardDurable;
 use crate::storage::shard_log::LogMark;
+use crate::storage::snapshot::ShardTotals;
 
 /// What the shard recorded since its last checkpoint, kept in memory (`--ephemeral`).
 enum LogEntry {
@@ -103,12 +104,12 @@ impl Recovery {
     }
 
     /// Rebuilds `engine` from its last checkpoint and replays what was recorded since (from
-    /// `durable`'s log, when the shard has one); returns the label of the model scoring after
-    /// the replay.
+    /// `durable`'s log, when the shard has one, whose totals are counted again); returns the
+    /// label of the model scoring after the replay.
     pub fn rebuild(
         &self,
         engine: &mut ScoringEngine,
-        durable: Option<&ShardDurable>,
+        durable: Option<&mut ShardDurable>,
     ) -> Result<String, CallError> {
         let mut version = self.checkpoint_version.clone();
         match (&self.replay, durable) {
@@ -137,14 +138,14 @@ impl Recovery {
             (Replay::Logged(since), Some(durable)) => {
                 // The checkpoint is in memory only until the snapshot writer is done with it
                 // (which may happen during this very rebuild); then its file is read back.
-                let (since, at_checkpoint) = match engine.rebuild() {
-                    Ok(()) => (
-                        *since,
-                        Scoring {
+                let (since, at_checkpoint, mut totals) = match engine.rebuild() {
+                    Ok(()) => {
+                        let scoring = Scoring {
                             version: version.clone(),
                             model_sha256: None,
-                        },
-                    ),
+                        };
+                        (*since, scoring, durable.checkpoint_totals.clone())
+                    }
                     Err(_) if !engine.holds_checkpoint() => {
                         restore_from_disk(engine, durable, *since, &version)?
                     }
@@ -156,8 +157,11 @@ impl Recovery {
                     &durable.models,
                     since,
                     at_checkpoint,
-                    None,
+                    Some(&mut totals),
                 )?;
+                // Counted again from the checkpoint: after a failed sync cut the log back, the
+                // totals hold what it holds.
+                durable.totals = totals;
                 version = replayed.scoring.version;
             }
             (Replay::Logged(_), None) => {
@@ -208,7 +212,7 @@ fn restore_from_disk(
     durable: &ShardDurable,
     since: LogMark,
     version: &str,
-) -> Result<(LogMark, Scoring), CallError> {
+) -> Result<(LogMark, Scoring, ShardTotals), CallError> {
     let base = durable
         .log
         .files
@@ -222,7 +226,7 @@ fn restore_from_disk(
             version: version.to_string(),
             model_sha256: None,
         };
-        return Ok((LogMark::default(), scoring));
+        return Ok((LogMark::default(), scoring, ShardTotals::default()));
     };
     let meta = replay::restore_snapshot(engine, &durable.models, base)?;
     let since = if meta.generation == since.generation {
@@ -237,5 +241,5 @@ fn restore_from_disk(
         version: meta.version,
         model_sha256: Some(meta.model_sha256),
     };
-    Ok((since, scoring))
+    Ok((since, scoring, meta.totals))
 }

@@ -12,10 +12,11 @@ use edgescore_types::EngineStats;
 use super::recovery::Recovery;
 use super::replay::{self, Replayed, Scoring};
 use crate::storage::background::SnapshotWriter;
+use crate::storage::committer::Committer;
 use crate::storage::shard::ShardDurable;
-use crate::storage::shard_log::Restored;
+use crate::storage::shard_log::{Restored, ShardLog};
 use crate::storage::snapshot::{ShardTotals, SnapshotMeta};
-use crate::storage::{DataDir, store};
+use crate::storage::{DataDir, Durability, store};
 
 /// A shard's engine and what its thread carries on with.
 pub struct Started {
@@ -68,6 +69,7 @@ impl Started {
             },
         )?;
         let shard = log.files.shard;
+        let checkpoint_totals = totals.clone();
         let mut recovery = Recovery::logged(at_checkpoint.version.clone(), since);
         let replayed = replay::replay_log(
             &mut engine,
@@ -84,15 +86,7 @@ impl Started {
             model_sha256,
         } = replayed.scoring.clone();
         let sha = model_sha256.expect("a start knows the model of its snapshot");
-        let mut durable = ShardDurable {
-            log,
-            durability: data.durability,
-            writer,
-            models: data.models.clone(),
-            totals,
-            model_sha256: sha.clone(),
-            failing: data.failing.clone(),
-        };
+        let mut durable = shard_durable(data, log, writer, totals, checkpoint_totals, sha.clone())?;
         // A new log begins with the model scoring (what its first records were scored with is
         // then never in doubt), and a restart on another active model switches to it.
         if replayed.records == 0 || active_sha != sha || current != version {
@@ -133,4 +127,33 @@ fn restore_base(
         model_sha256: Some(meta.model_sha256),
     };
     Ok((scoring, meta.totals))
+}
+
+/// The shard's files, open for it to carry on: what it had counted in all and at its
+/// checkpoint, the model scoring, and with `--durability fsync` its committer (what the log
+/// holds now was read back from the disk).
+fn shard_durable(
+    data: &DataDir,
+    log: ShardLog,
+    writer: SnapshotWriter,
+    totals: ShardTotals,
+    checkpoint_totals: ShardTotals,
+    model_sha256: String,
+) -> Result<ShardDurable> {
+    let shard = log.files.shard;
+    let committer = (data.durability == Durability::Fsync)
+        .then(|| Committer::start(shard, log.sync_handle(), log.mark()))
+        .transpose()
+        .with_context(|| format!("shard {shard}: starting its committer"))?;
+    Ok(ShardDurable {
+        log,
+        durability: data.durability,
+        writer,
+        models: data.models.clone(),
+        totals,
+        checkpoint_totals,
+        committer,
+        model_sha256,
+        failing: data.failing.clone(),
+    })
 }

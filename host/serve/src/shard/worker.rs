@@ -13,6 +13,7 @@ use super::merge::{Job, Merged};
 use super::recovery::Recovery;
 use super::startup::Started;
 use super::{Command, ShardConfig, ShardError, ShardFault, ShardStatus};
+use crate::storage::committer::Done;
 use crate::storage::record::rejection_counts;
 use crate::storage::shard::ShardDurable;
 use crate::telemetry::Counters;
@@ -163,8 +164,15 @@ impl Worker {
         self.ingest(group);
     }
 
-    /// Rebuilds the instance if the last call failed, and brings it to the service watermark.
+    /// Rebuilds the instance if the last call failed (or a sync of its log did), and brings it
+    /// to the service watermark.
     fn ready(&mut self) -> Result<(), ShardError> {
+        if let Some(durable) = &mut self.durable
+            && let Some(reason) = durable.take_failed_sync()
+        {
+            tracing::error!(shard = self.index, error = %reason, "syncing the shard's log failed: nothing it covered is acknowledged; the log is cut back to its last synced record and the shard rebuilt from it");
+            self.recovery.needs_rebuild = true;
+        }
         if self.recovery.needs_rebuild {
             if let Some(wait) = self.rebuild_backoff.remaining() {
                 return Err(ShardError::new(
@@ -238,21 +246,54 @@ impl Worker {
             let e = self.storage_failed(e);
             return answers.fail(&e);
         }
-        for reason in reasons {
-            counters.reject(reason);
-        }
-        Counters::count(&counters.events_processed, recorded.len() as u64);
-        counters.scored(&self.version, recorded.len() as u64);
+        fail::fail_point!("shard-logged");
         let rows: Vec<f32> = recorded
             .iter()
             .flat_map(|e| e.features.iter().copied())
             .collect();
-        counters.observe_features(&rows);
+        let count = recorded.len() as u64;
         // Kept before anyone is told: an acknowledged event is always in what a rebuild replays
         // (the shard's log, or with `--ephemeral` the copy in memory).
         self.recovery.ingested(recorded, now);
-        answers.send();
+        // Counted and answered once durable: a failed sync acknowledges and counts nothing.
+        let (counters, version, index) = (counters.clone(), self.version.clone(), self.index);
+        self.after_sync(Box::new(move |synced| match synced {
+            Ok(()) => {
+                for reason in reasons {
+                    counters.reject(reason);
+                }
+                Counters::count(&counters.events_processed, count);
+                counters.scored(&version, count);
+                counters.observe_features(&rows);
+                answers.send();
+            }
+            Err(reason) => answers.fail(&ShardError::new(index, ShardFault::Storage(reason))),
+        }));
         self.observe_capacity();
+    }
+
+    /// Runs `done` once everything the shard logged so far is durable (at once without a
+    /// committer), or with why it cannot be.
+    fn after_sync(&self, done: Done) {
+        match &self.durable {
+            Some(durable) => durable.after_sync(done),
+            None => done(Ok(())),
+        }
+    }
+
+    /// A read's answer, sent once what it may have seen is durable: it never shows an event
+    /// that a failed sync then takes back.
+    fn answer_when_durable<T: Send + 'static>(
+        &self,
+        reply: super::Reply<T>,
+        answer: Result<T, ShardError>,
+    ) {
+        let index = self.index;
+        self.after_sync(Box::new(move |synced| {
+            let synced =
+                synced.map_err(|reason| ShardError::new(index, ShardFault::Storage(reason)));
+            let _ = reply.send(synced.and(answer));
+        }));
     }
 
     /// Publishes how full the engine is and how much memory it has grown to.
@@ -272,10 +313,12 @@ impl Worker {
     fn answer(&mut self, command: Command) {
         match command {
             Command::Median { user_id, reply } => {
-                let _ = reply.send(self.guarded(|engine| engine.median(&user_id)));
+                let median = self.guarded(|engine| engine.median(&user_id));
+                self.answer_when_durable(reply, median);
             }
             Command::Stats { reply } => {
-                let _ = reply.send(self.guarded(|engine| engine.stats()));
+                let stats = self.guarded(|engine| engine.stats());
+                self.answer_when_durable(reply, stats);
             }
             Command::Prepare { onnx, reply } => {
                 if let Some(old) = self.prepared.take() {
@@ -339,7 +382,7 @@ impl Worker {
             "injected by the shard-rebuild fail point".into()
         )));
         self.recovery
-            .rebuild(&mut self.engine, self.durable.as_ref())
+            .rebuild(&mut self.engine, self.durable.as_mut())
     }
 
     /// A new instance from the last checkpoint, then the log replayed on it.
@@ -382,6 +425,13 @@ impl Worker {
     }
 
     fn checkpoint(&mut self) {
+        // The checkpoint must hold only what is on disk: everything handed to the committer
+        // synced first (a failure is taken, and the shard rebuilt, before its next call).
+        if let Some(durable) = &self.durable
+            && let Err(e) = durable.flush()
+        {
+            return tracing::warn!(shard = self.index, error = %e, "no checkpoint: a sync failed");
+        }
         let started = Instant::now();
         let chunks = match self.guarded(|engine| engine.checkpoint()) {
             Ok(chunks) => chunks,
@@ -406,6 +456,9 @@ impl Worker {
         // (the next log's records, or the current one's from here if it could not be started).
         let next = self.durable.as_ref().map(|d| d.log.mark());
         self.recovery.checkpointed(self.version.clone(), next);
+        if let Some(durable) = &mut self.durable {
+            durable.checkpoint_totals = durable.totals.clone();
+        }
         self.shared
             .status
             .checkpoints

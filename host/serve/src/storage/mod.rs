@@ -7,10 +7,12 @@
 //! - [`record`]: what a shard's log holds; [`snapshot`]: a shard's snapshot file;
 //! - [`shard_log`]: a shard's files by generation, and restoring from them;
 //! - [`background`]: the snapshot writer and the interval syncer;
+//! - [`committer`]: `--durability fsync`'s group commit, off the shard's thread;
 //! - [`shard`]: what a shard's thread does with its files;
 //! - [`store`]: the small files beside the shards (models, active version, counters, meta).
 
 pub mod background;
+pub mod committer;
 pub mod record;
 pub mod shard;
 pub mod shard_log;

@@ -1,6 +1,7 @@
 //! What a shard's thread does with its files: every change to its state appended to its log,
-//! synced before the answers go out (`--durability fsync`), and taken back when that fails so
-//! that nothing unacknowledged is ever replayed; its checkpoints handed to the snapshot writer.
+//! synced before the answers go out (`--durability fsync`: by the shard's committer, while the
+//! shard scores on), and taken back when that fails so that nothing unacknowledged is ever
+//! replayed; its checkpoints handed to the snapshot writer.
 
 use std::io;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use edgescore_runtime::{Chunks, GuestEvent};
 
 use super::background::{SnapshotJob, SnapshotWriter};
+use super::committer::{Committer, Done};
 use super::record::RecordRef;
 use super::shard_log::ShardLog;
 use super::snapshot::{ShardTotals, SnapshotMeta};
@@ -21,14 +23,19 @@ pub struct ShardDurable {
     pub models: ModelStore,
     /// What the shard has counted, as of its last record.
     pub totals: ShardTotals,
+    /// What it had counted at its last checkpoint (where a rebuild counts from).
+    pub checkpoint_totals: ShardTotals,
+    /// `--durability fsync`'s group commit (none in the other modes: answers go at once).
+    pub committer: Option<Committer>,
     /// The store's key of the model scoring now.
     pub model_sha256: String,
     pub failing: Arc<AtomicBool>,
 }
 
 impl ShardDurable {
-    /// Logs one component call's recorded events and makes them durable as `durability` says;
-    /// on failure nothing of them is in the log.
+    /// Logs one component call's recorded events; on failure nothing of them is in the log.
+    /// With a committer they are durable once [`ShardDurable::after_sync`] says so; otherwise
+    /// as `durability` says, now.
     pub fn ingested(
         &mut self,
         events: &[GuestEvent],
@@ -50,8 +57,41 @@ impl ShardDurable {
         self.write(&RecordRef::Advance { watermark }, false)
     }
 
+    /// Calls `done` once everything logged so far is durable (with a committer: once synced;
+    /// otherwise now), or with why it cannot be.
+    pub fn after_sync(&self, done: Done) {
+        match &self.committer {
+            Some(committer) => committer.commit(self.log.mark(), done),
+            None => done(Ok(())),
+        }
+    }
+
+    /// Waits until every call handed to the committer is answered; the failure, if a sync
+    /// failed (the shard must then cut back and rebuild: [`ShardDurable::take_failed_sync`]).
+    pub fn flush(&self) -> io::Result<()> {
+        match &self.committer {
+            Some(committer) => committer.flush().map_err(io::Error::other),
+            None => Ok(()),
+        }
+    }
+
+    /// After a failed sync: the log cut back to its last synced byte, so that nothing it may
+    /// not hold is ever replayed; returns why the sync failed. The shard must rebuild.
+    pub fn take_failed_sync(&mut self) -> Option<String> {
+        let (durable, reason) = self.committer.as_ref()?.take_failure()?;
+        self.fail();
+        if durable.generation == self.log.mark().generation
+            && let Err(e) = self.log.truncate(durable.offset)
+        {
+            tracing::error!(error = %e, "cutting the log back to its last synced record failed");
+        }
+        Some(reason)
+    }
+
     /// Logs a swap to `onnx` (kept in the model store first), durably whatever the mode.
     pub fn swapped(&mut self, version: &str, onnx: &[u8]) -> io::Result<()> {
+        // What the committer has not synced yet must not ride on this record's sync.
+        self.flush()?;
         let sha = self.models.put(onnx).inspect_err(|_| self.fail())?;
         self.write(
             &RecordRef::Swap {
@@ -60,12 +100,16 @@ impl ShardDurable {
             },
             true,
         )?;
+        if let Some(committer) = &self.committer {
+            committer.synced_to(self.log.mark());
+        }
         self.model_sha256 = sha;
         Ok(())
     }
 
     fn commit(&mut self, record: &RecordRef<'_>) -> io::Result<()> {
-        self.write(record, self.durability == Durability::Fsync)
+        let sync_now = self.durability == Durability::Fsync && self.committer.is_none();
+        self.write(record, sync_now)
     }
 
     /// Appends `record` and syncs it if `sync`; takes it back on failure.
@@ -118,6 +162,9 @@ impl ShardDurable {
             self.log.rotate()
         })();
         let generation = rotated.inspect_err(|_| self.fail())?;
+        if let Some(committer) = &self.committer {
+            committer.synced_to(self.log.mark());
+        }
         let meta = SnapshotMeta::new(
             self.log.files.shard,
             generation,

@@ -230,7 +230,7 @@ fn open_logs(files: &ShardFiles, first: u64, last: u64) -> Result<ShardLog, Rest
 
 /// A place in a shard's logs: the records after it are those of log `generation` from byte
 /// `offset` on, then those of every later log.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LogMark {
     pub generation: u64,
     pub offset: u64,
