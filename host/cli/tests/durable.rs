@@ -322,22 +322,25 @@ fn a_full_disk_answers_503_and_acknowledges_nothing() {
     // Fill what is left of the disk.
     let filler = mount.path().join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 8 << 20]);
-    // The log's last page may still have room for a few records: ingest until it has none.
+    // The logs run ahead of their records in zeros (up to 1 MiB each), and records go into that
+    // room first: ingest until it is used up. One user per request, so that one shard takes it.
     let base = unix_now() - 10.0;
-    let (head, answer) = (0..500)
+    let (head, answer) = (0..500u64)
         .find_map(|n| {
-            let events = vec![Event::new(
-                format!("u{}", n % 30),
-                base + n as f64 * 1e-3,
-                500_000 + n,
-            )];
+            let user = format!("{:0>200}", n % 30);
+            let events: Vec<Event> = (0..200)
+                .map(|i| {
+                    Event::new(
+                        user.clone(),
+                        base + (n * 200 + i) as f64 * 1e-5,
+                        500_000 + n * 200 + i,
+                    )
+                })
+                .collect();
             let (status, head, answer) = served.post("/ingest", &body(&events));
             match status {
                 200 => {
-                    acked
-                        .entry(events[0].user.clone())
-                        .or_default()
-                        .extend(events);
+                    acked.entry(user).or_default().extend(events);
                     None
                 }
                 503 => Some((head, answer)),

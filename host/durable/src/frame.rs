@@ -1,5 +1,9 @@
 //! A record on disk: its payload's length (u32, little-endian), the CRC-32 (IEEE) of the payload
 //! (u32, little-endian), then the payload.
+//!
+//! A log's records are never empty, so in a log eight zero bytes where a header should be are
+//! not a record: they begin the zeroed space a log sets aside for the records to come
+//! ([`read_log`]).
 
 /// Bytes before each payload.
 pub const HEADER_BYTES: usize = 8;
@@ -38,16 +42,36 @@ pub enum Tail {
     Torn,
     /// A record whose checksum does not match its payload.
     Corrupt,
+    /// Only zero bytes: space a log set aside for the records to come.
+    Zeros,
 }
 
 /// Reads framed records from `bytes` until the end or the first record that is not whole.
 pub fn read(bytes: &[u8]) -> Read<'_> {
+    read_framed(bytes, false)
+}
+
+/// [`read`] for a log, whose records are never empty: a zero header ends the records, as
+/// [`Tail::Zeros`] when only zeros follow and [`Tail::Corrupt`] when anything else does (a
+/// record written past one that never reached the disk).
+pub fn read_log(bytes: &[u8]) -> Read<'_> {
+    read_framed(bytes, true)
+}
+
+fn read_framed(bytes: &[u8], zero_header_ends: bool) -> Read<'_> {
     let mut records = Vec::new();
     let mut at = 0;
     let tail = loop {
         let rest = &bytes[at..];
         if rest.is_empty() {
             break Tail::Clean;
+        }
+        if zero_header_ends && rest.iter().take(HEADER_BYTES).all(|b| *b == 0) {
+            break if rest.iter().all(|b| *b == 0) {
+                Tail::Zeros
+            } else {
+                Tail::Corrupt
+            };
         }
         let Some((header, body)) = rest.split_first_chunk::<HEADER_BYTES>() else {
             break Tail::Torn;
@@ -101,6 +125,26 @@ mod tests {
         assert_eq!(read.records, vec![&b"one"[..]]);
         assert_eq!(read.valid_len, HEADER_BYTES + 3);
         assert_eq!(read.tail, Tail::Corrupt);
+    }
+
+    #[test]
+    fn in_a_log_zeros_end_the_records_and_what_follows_zeros_is_corrupt() {
+        let mut bytes = framed(&[b"one", b"two"]);
+        let whole = bytes.len();
+        bytes.resize(whole + 100, 0);
+        let found = read_log(&bytes);
+        assert_eq!(found.records, vec![&b"one"[..], b"two"]);
+        assert_eq!((found.valid_len, found.tail), (whole, Tail::Zeros));
+        // A record that reached the disk after a gap that did not: not read, and said.
+        let mut after_gap = bytes.clone();
+        encode(b"three", &mut after_gap);
+        let found = read_log(&after_gap);
+        assert_eq!(found.records.len(), 2);
+        assert_eq!((found.valid_len, found.tail), (whole, Tail::Corrupt));
+        // Fewer zeros than a header are zeros too; a plain read takes them for a torn record.
+        bytes.truncate(whole + 3);
+        assert_eq!(read_log(&bytes).tail, Tail::Zeros);
+        assert_eq!(read(&bytes).tail, Tail::Torn);
     }
 
     proptest! {

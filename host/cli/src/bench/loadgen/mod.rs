@@ -254,8 +254,10 @@ async fn run_client(
         duration,
     );
     let mut events = Vec::with_capacity(spec.batch_size as usize);
+    let mut previous_answer = started;
     while let Some(scheduled) = pacing.next_due(Instant::now()) {
         tokio::time::sleep_until(scheduled.into()).await;
+        let counted_from = pacing::latency_start(scheduled, previous_answer, Instant::now());
         let now = edgescore_contract::clock::unix_now();
         events.clear();
         for _ in 0..spec.batch_size {
@@ -286,7 +288,8 @@ async fn run_client(
             Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
             Err(e) => Err(format!("connection: {}", e.without_url())),
         };
-        let micros = scheduled.elapsed().as_micros() as u64;
+        previous_answer = Instant::now();
+        let micros = (previous_answer - counted_from).as_micros() as u64;
         result.latency.saturating_record(micros.max(1));
         match outcome {
             Ok(answer) => result.answered(&events, &answer, spec.record),

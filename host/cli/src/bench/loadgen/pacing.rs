@@ -2,7 +2,9 @@
 //! offset from the others so that the clients interleave evenly; without a rate, each sends as
 //! soon as its last answer came. A paced request's latency counts from when it was due, not
 //! from when it was sent, so a stalled server cannot hide its stall by delaying the requests
-//! (coordinated omission).
+//! (coordinated omission) — unless the client was free when it was due: then only its own timer
+//! woke it late (tokio's timers tick in milliseconds), which is no part of the server's latency
+//! ([`latency_start`]).
 
 use std::time::{Duration, Instant};
 
@@ -51,6 +53,16 @@ impl Pacing {
             }
             None => (now.saturating_duration_since(self.started) < self.duration).then_some(now),
         }
+    }
+}
+
+/// Where a request's latency counts from: when it was `due`, if the client's previous answer
+/// came after that (the server held it up), else when the client `woke` to send it.
+pub fn latency_start(due: Instant, previous_answer: Instant, woke: Instant) -> Instant {
+    if previous_answer > due {
+        due
+    } else {
+        woke.max(due)
     }
 }
 
@@ -110,6 +122,18 @@ mod tests {
             pacing.next_due(late),
             Some(started + Duration::from_millis(100))
         );
+    }
+
+    #[test]
+    fn latency_counts_from_the_due_time_only_when_the_server_held_the_client_up() {
+        let due = Instant::now() + Duration::from_millis(10);
+        let ms = Duration::from_millis;
+        // Free long before, woken 0.9 ms late by its timer: from the wake-up.
+        assert_eq!(latency_start(due, due - ms(5), due + ms(1)), due + ms(1));
+        // Its previous answer came 3 ms after this request was due: from the due time.
+        assert_eq!(latency_start(due, due + ms(3), due + ms(3)), due);
+        // Woken early (never happens with tokio, but never counts from before the due time).
+        assert_eq!(latency_start(due, due - ms(5), due - ms(1)), due);
     }
 
     #[test]
