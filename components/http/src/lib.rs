@@ -18,6 +18,7 @@ mod state;
 
 use edgescore_contract::access::{check_json_body, is_public};
 use edgescore_contract::errors;
+use edgescore_contract::openapi::{HostFacts, ModelInput};
 use edgescore_contract::responses::StatusBody;
 use spin_sdk::http::{HeaderValue, IntoResponse, Method, Request};
 use spin_sdk::http_service;
@@ -63,7 +64,16 @@ async fn route(request: Request) -> respond::Result {
         _ => return Err(errors::no_route(method.as_str(), &path)),
     };
     if method != allowed {
-        return Err(errors::method_not_allowed(method.as_str(), &path));
+        let allow = if allowed == Method::GET {
+            "GET"
+        } else {
+            "POST"
+        };
+        return Err(errors::method_not_allowed_with(
+            method.as_str(),
+            &path,
+            allow,
+        ));
     }
     if !is_public(&path)
         && let Some(token) = config::api_token().await?
@@ -82,7 +92,7 @@ async fn route(request: Request) -> respond::Result {
         Route::Models => Ok(json(200, &models::body())),
         Route::Health => Ok(respond::ok()),
         Route::Ready => Ok(ready()),
-        Route::OpenApi => Ok(openapi()),
+        Route::OpenApi => openapi().await,
     }
 }
 
@@ -102,12 +112,20 @@ enum Route {
 #[openapi(paths(reads::stats))]
 struct Own;
 
-/// `GET /openapi.json`: this app's OpenAPI document.
-fn openapi() -> Answer {
-    json(
+/// `GET /openapi.json`: this app's OpenAPI document, with its limits, its token and its models'
+/// input.
+async fn openapi() -> respond::Result {
+    let names = models::versions().iter().map(|v| &v.manifest.feature_names);
+    let facts = HostFacts {
+        max_events: config::MAX_EVENTS,
+        input: ModelInput::common(names),
+        token_required: config::api_token().await?.is_some(),
+    };
+    let own = <Own as utoipa::OpenApi>::openapi();
+    Ok(json(
         200,
-        &edgescore_contract::openapi::document(<Own as utoipa::OpenApi>::openapi()),
-    )
+        &edgescore_contract::openapi::document(own, &facts),
+    ))
 }
 
 /// `GET /ready`: the active model loads and scores.

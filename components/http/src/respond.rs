@@ -1,6 +1,7 @@
 //! Answers: JSON bodies with a status; an [`ApiError`] as its status, `Retry-After` and body.
 
 use edgescore_contract::ApiError;
+use edgescore_contract::errors::ErrorHeader;
 use edgescore_contract::responses::StatusBody;
 use serde::Serialize;
 use spin_sdk::http::{FullBody, HeaderMap, HeaderValue, StatusCode};
@@ -31,10 +32,8 @@ pub fn error(e: ApiError) -> Answer {
     if let Some(seconds) = e.retry_after {
         answer.1.insert("retry-after", HeaderValue::from(seconds));
     }
-    if let Some(challenge) = e.www_authenticate {
-        answer
-            .1
-            .insert("www-authenticate", HeaderValue::from_static(challenge));
+    if let Some((name, value)) = e.header.map(ErrorHeader::pair) {
+        answer.1.insert(name, HeaderValue::from_static(value));
     }
     answer
 }

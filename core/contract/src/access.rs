@@ -90,7 +90,7 @@ impl ApiToken {
 
 fn unauthorized(message: &str) -> ApiError {
     let mut error = ApiError::new(401, message);
-    error.www_authenticate = Some(CHALLENGE);
+    error.header = Some(crate::errors::ErrorHeader::WwwAuthenticate(CHALLENGE));
     error
 }
 
@@ -137,7 +137,13 @@ mod tests {
             Some(b"Bearer"),
         ] {
             let e = token.check(bad).unwrap_err();
-            assert_eq!((e.status, e.www_authenticate), (401, Some(CHALLENGE)));
+            assert_eq!(
+                (e.status, e.header),
+                (
+                    401,
+                    Some(crate::errors::ErrorHeader::WwwAuthenticate(CHALLENGE))
+                )
+            );
         }
         assert!(!format!("{token:?}").contains("s3cret"));
     }

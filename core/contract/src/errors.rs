@@ -9,7 +9,7 @@ use edgescore_types::{MAX_USER_ID_BYTES, ScoreError};
 
 /// Every error body: one sentence naming the field and the problem, and for an ingest that was
 /// partly recorded, what was and what was not.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorBody {
     pub error: String,
     /// The request's `x-request-id` (taken from the request, or made by the host), so that a
@@ -30,8 +30,36 @@ impl ErrorBody {
     }
 }
 
+/// [`ErrorBody`] as the OpenAPI document gives it: one object, the partial ingest's fields in it
+/// (a derived schema of the flattened `Option` would be an `allOf` no body matches).
+#[derive(ToSchema)]
+#[schema(as = ErrorBody)]
+#[allow(dead_code)] // Only its schema is used.
+struct ErrorBodySchema {
+    /// One sentence naming the field and the problem.
+    error: String,
+    /// The request's `x-request-id` (taken from the request, or made by the host), so that a
+    /// client's report can be matched with the host's log line.
+    #[schema(nullable = false)]
+    request_id: Option<String>,
+    /// A failed ingest: events of the request that were recorded all the same.
+    #[schema(nullable = false)]
+    processed: Option<u32>,
+    /// A failed ingest: positions (in `events`) of the accepted events that were not recorded.
+    #[schema(nullable = false)]
+    not_recorded: Option<Vec<u32>>,
+}
+
+impl utoipa::PartialSchema for ErrorBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        ErrorBodySchema::schema()
+    }
+}
+
+impl ToSchema for ErrorBody {}
+
 /// What a failed ingest recorded all the same (its other parts), and what it did not.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PartialIngest {
     /// Events of the request that were recorded.
     pub processed: u32,
@@ -40,14 +68,33 @@ pub struct PartialIngest {
 }
 
 /// An error answer: status, body and, for a 503 or 429, seconds to wait before retrying; for a
-/// 401, the `WWW-Authenticate` challenge.
+/// 401, the `WWW-Authenticate` challenge; for a 405, the methods the path allows.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{} {}", self.status, self.body.error)]
 pub struct ApiError {
     pub status: u16,
     pub body: ErrorBody,
     pub retry_after: Option<u32>,
-    pub www_authenticate: Option<&'static str>,
+    pub header: Option<ErrorHeader>,
+}
+
+/// The one header an error answer carries beside its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorHeader {
+    /// `WWW-Authenticate` of a 401: the challenge.
+    WwwAuthenticate(&'static str),
+    /// `Allow` of a 405: the methods the path answers.
+    Allow(&'static str),
+}
+
+impl ErrorHeader {
+    /// (name, value), the name in lower case.
+    pub fn pair(self) -> (&'static str, &'static str) {
+        match self {
+            ErrorHeader::WwwAuthenticate(value) => ("www-authenticate", value),
+            ErrorHeader::Allow(value) => ("allow", value),
+        }
+    }
 }
 
 impl ApiError {
@@ -56,7 +103,7 @@ impl ApiError {
             status,
             body: ErrorBody::new(message),
             retry_after: None,
-            www_authenticate: None,
+            header: None,
         }
     }
 
@@ -123,6 +170,14 @@ pub fn no_route(method: &str, path: &str) -> ApiError {
 /// 405 for a known path and another method.
 pub fn method_not_allowed(method: &str, path: &str) -> ApiError {
     ApiError::new(405, format!("method: {method} is not allowed on {path}"))
+}
+
+/// [`method_not_allowed`] with the `Allow` header's value: the methods `path` answers.
+pub fn method_not_allowed_with(method: &str, path: &str, allow: &'static str) -> ApiError {
+    ApiError {
+        header: Some(ErrorHeader::Allow(allow)),
+        ..method_not_allowed(method, path)
+    }
 }
 
 /// 413 for a body over the limit.

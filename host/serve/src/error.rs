@@ -2,9 +2,10 @@
 //! `Retry-After`) as an axum response, so handlers return `Result<_, Error>` and use `?`.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use edgescore_contract::ApiError;
+use edgescore_contract::errors::ErrorHeader;
 
 #[derive(Debug)]
 pub struct Error(pub ApiError);
@@ -21,7 +22,7 @@ impl IntoResponse for Error {
             status,
             mut body,
             retry_after,
-            www_authenticate,
+            header,
         } = self.0;
         body.request_id = crate::routes::request_id::current();
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -31,10 +32,10 @@ impl IntoResponse for Error {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if let Some(challenge) = www_authenticate {
+        if let Some((name, value)) = header.map(ErrorHeader::pair) {
             response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
             );
         }
         response

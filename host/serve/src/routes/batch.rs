@@ -31,6 +31,8 @@ pub struct JobSubmitted {
         (status = 202, description = "Queued", body = JobSubmitted),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 404, description = "No such model version", body = ErrorBody),
+        (status = 413, description = "The body or the instances are over their limit", body = ErrorBody),
+        (status = 415, description = "The content type is not JSON", body = ErrorBody),
         (status = 422, description = "An instance is not valid", body = ErrorBody),
         (status = 429, description = "The job queue is full; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The job could not be kept on disk; retry after `Retry-After` seconds", body = ErrorBody),

@@ -2,15 +2,17 @@
 //! service's own, from their handlers; and `GET /docs`, Swagger UI over it, served from the
 //! binary (no CDN).
 
-use std::sync::LazyLock;
+use std::sync::Arc;
 
-use axum::Router;
-use axum::http::header;
+use axum::extract::State;
 use axum::response::IntoResponse;
+use axum::{Json, Router};
+use edgescore_contract::openapi::{HostFacts, ModelInput};
 use swagger_ui_dist::{ApiDefinition, OpenApiSource};
 use utoipa::OpenApi;
 
 use super::{batch, dashboard, models, stats};
+use crate::Service;
 
 /// The routes only the native service serves.
 #[derive(OpenApi)]
@@ -25,20 +27,19 @@ use super::{batch, dashboard, models, stats};
 ))]
 struct Own;
 
-/// The document, built once.
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    edgescore_contract::openapi::document(Own::openapi())
-        .to_json()
-        .expect("the OpenAPI document serializes")
-});
-
-/// The document as a value (for tests and tools).
-pub fn document() -> &'static str {
-    &DOCUMENT
-}
-
-pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], document())
+/// The document of this service as it is now: its limits, its token, and the input of the
+/// models it serves (which a reload may change).
+pub async fn openapi(State(service): State<Arc<Service>>) -> impl IntoResponse {
+    let catalog = service.catalog().await;
+    let facts = HostFacts {
+        max_events: service.config.max_events,
+        input: ModelInput::common(catalog.predictors.iter().map(|p| &p.model.feature_names)),
+        token_required: service.config.api_token.is_some(),
+    };
+    Json(edgescore_contract::openapi::document(
+        Own::openapi(),
+        &facts,
+    ))
 }
 
 /// Swagger UI at `/docs`, reading `/openapi.json`.

@@ -1,15 +1,18 @@
 //! The API as an OpenAPI 3 document (utoipa), built from the bodies' own types. The routes both
 //! hosts serve are declared here, once ([`routes`]); each host adds its own routes from its
-//! handlers and serves the whole with [`document`] at `GET /openapi.json`.
+//! handlers and serves the whole with [`document`] at `GET /openapi.json`, made exact by what it
+//! enforces ([`HostFacts`]: its limits, its models' input, its token).
+
+mod facts;
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{OpenApi as Document, PathItem};
+use serde_json::Value;
+use utoipa::openapi::OpenApi as Document;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::access::is_public;
+pub use facts::{HostFacts, ModelInput};
 
 /// `POST /ingest`'s body, as documented (the ingest parser reads it without building this type).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -91,7 +94,8 @@ pub mod routes {
             (status = 200, description = "One prediction per instance, in order", body = PredictResponse),
             (status = 400, description = "The body is not JSON", body = ErrorBody),
             (status = 404, description = "No such model version", body = ErrorBody),
-            (status = 413, description = "Over 10,000 instances", body = ErrorBody),
+            (status = 413, description = "The body or the instances are over their limit", body = ErrorBody),
+            (status = 415, description = "The content type is not JSON", body = ErrorBody),
             (status = 422, description = "An instance is not valid, named with its field", body = ErrorBody),
         ))]
     pub fn predict() {}
@@ -140,38 +144,12 @@ pub mod routes {
 struct Shared;
 
 /// The whole document of a host: the shared routes and `own` (the host's own routes, from its
-/// handlers), with the bearer token required on every route but the public ones.
-pub fn document(own: Document) -> Document {
-    let mut doc = Shared::openapi().merge_from(own);
-    if let Some(components) = doc.components.as_mut() {
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
-    }
-    for (path, item) in doc.paths.paths.iter_mut() {
-        if !is_public(path) {
-            for operation in operations(item) {
-                operation.security = Some(vec![SecurityRequirement::new(
-                    "bearer",
-                    Vec::<String>::new(),
-                )]);
-            }
-        }
-    }
+/// handlers), made exact with what the host enforces ([`HostFacts`]).
+pub fn document(own: Document, facts: &HostFacts) -> Value {
+    let doc = Shared::openapi().merge_from(own);
+    let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serializes");
+    facts.apply(&mut doc);
     doc
-}
-
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
-    [
-        &mut item.get,
-        &mut item.post,
-        &mut item.put,
-        &mut item.delete,
-        &mut item.patch,
-    ]
-    .into_iter()
-    .filter_map(Option::as_mut)
 }
 
 #[cfg(test)]
@@ -179,15 +157,29 @@ mod tests {
     use super::*;
     use crate::ingest::Ingest;
     use crate::predict::{Features, parse_predict};
+    use crate::{ApiError, errors::PartialIngest};
     use edgescore_types::{EngineConfig, Rules};
 
-    fn example(schema: &str) -> serde_json::Value {
-        let doc = serde_json::to_value(document(Document::default())).unwrap();
-        doc["components"]["schemas"][schema]["example"].clone()
+    fn facts(token_required: bool) -> HostFacts {
+        HostFacts {
+            max_events: 500,
+            input: Some(ModelInput {
+                feature_names: ["feature_a", "feature_b", "feature_c"]
+                    .map(String::from)
+                    .to_vec(),
+            }),
+            token_required,
+        }
+    }
+
+    fn doc(token_required: bool) -> Value {
+        document(Document::default(), &facts(token_required))
     }
 
     #[test]
     fn the_documented_examples_are_what_the_parsers_accept() {
+        let doc = doc(false);
+        let example = |schema: &str| doc["components"]["schemas"][schema]["example"].clone();
         let ingest = example("IngestRequest");
         let parsed: IngestRequest = serde_json::from_value(ingest.clone()).unwrap();
         assert_eq!(parsed.events.len(), 1);
@@ -215,16 +207,110 @@ mod tests {
     }
 
     #[test]
-    fn only_the_probes_and_the_document_are_public() {
-        let doc = serde_json::to_value(document(Document::default())).unwrap();
-        let secured = |path: &str, method: &str| doc["paths"][path][method]["security"].is_array();
-        assert!(secured("/ingest", "post"));
-        assert!(secured("/users/{user_id}/median", "get"));
-        assert!(!secured("/health", "get"));
-        assert!(!secured("/openapi.json", "get"));
+    fn the_token_is_declared_only_when_the_host_requires_one() {
+        let with = doc(true);
+        let secured = |doc: &Value, path: &str, method: &str| {
+            let operation = &doc["paths"][path][method];
+            (
+                operation["security"].is_array(),
+                operation["responses"]["401"].is_object(),
+            )
+        };
+        assert_eq!(secured(&with, "/ingest", "post"), (true, true));
         assert_eq!(
-            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            secured(&with, "/users/{user_id}/median", "get"),
+            (true, true)
+        );
+        assert_eq!(secured(&with, "/health", "get"), (false, false));
+        assert_eq!(secured(&with, "/openapi.json", "get"), (false, false));
+        assert_eq!(
+            with["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
         );
+        let without = doc(false);
+        assert_eq!(secured(&without, "/ingest", "post"), (false, false));
+        assert!(without["components"]["securitySchemes"].is_null());
+    }
+
+    #[test]
+    fn the_bounds_are_the_parsers_and_the_models() {
+        let doc = doc(false);
+        let schemas = &doc["components"]["schemas"];
+        let instances = &schemas["PredictRequest"]["properties"]["instances"];
+        assert_eq!(
+            (&instances["minItems"], &instances["maxItems"]),
+            (&1.into(), &500.into())
+        );
+        let [row, named] = schemas["Instance"]["oneOf"].as_array().unwrap().as_slice() else {
+            panic!("{}", schemas["Instance"]);
+        };
+        assert_eq!((&row["minItems"], &row["maxItems"]), (&3.into(), &3.into()));
+        assert_eq!(
+            named["required"],
+            serde_json::json!(["feature_a", "feature_b", "feature_c"])
+        );
+        assert_eq!(named["additionalProperties"], false);
+        // Models of different inputs: neither the width nor the names are stated.
+        let mixed = HostFacts {
+            input: None,
+            ..facts(false)
+        };
+        let doc = document(Document::default(), &mixed);
+        let row = &doc["components"]["schemas"]["Instance"]["oneOf"][0];
+        assert!(row["minItems"].is_null(), "{row}");
+    }
+
+    #[test]
+    fn the_host_facts_leave_no_null_behind() {
+        fn nulls(value: &Value, at: &str, found: &mut Vec<String>) {
+            match value {
+                Value::Null => found.push(at.to_string()),
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        nulls(item, &format!("{at}/{i}"), found);
+                    }
+                }
+                Value::Object(fields) => {
+                    for (key, item) in fields {
+                        nulls(item, &format!("{at}/{key}"), found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for token_required in [false, true] {
+            let mut found = Vec::new();
+            nulls(&doc(token_required), "", &mut found);
+            assert!(found.is_empty(), "{found:?}");
+        }
+    }
+
+    #[test]
+    fn every_error_body_has_exactly_the_documented_fields() {
+        let doc = doc(false);
+        let schema = &doc["components"]["schemas"]["ErrorBody"];
+        assert_eq!(schema["type"], "object", "{schema}");
+        assert_eq!(schema["required"], serde_json::json!(["error"]));
+        let mut partial = ApiError::internal("shard 1: ...")
+            .with_request_id(Some("r-1"))
+            .body;
+        partial.partial = Some(PartialIngest {
+            processed: 3,
+            not_recorded: vec![4],
+        });
+        let plain = ApiError::bad_request("body: ...").body;
+        for body in [partial, plain] {
+            let body = serde_json::to_value(&body).unwrap();
+            for (field, value) in body.as_object().unwrap() {
+                let declared = &schema["properties"][field]["type"];
+                let kind = match value {
+                    Value::String(_) => "string",
+                    Value::Number(_) => "integer",
+                    Value::Array(_) => "array",
+                    other => panic!("{field}: {other}"),
+                };
+                assert_eq!(declared, kind, "{field} in {body}");
+            }
+        }
     }
 }

@@ -1,0 +1,158 @@
+//! What a host enforces beyond the types, written into its document so that a client generated
+//! from it (or a tester such as schemathesis) sends only what the host accepts: the batch limits,
+//! the models' input when every served model takes the same, and the bearer token when one is
+//! configured (and only then).
+
+use serde_json::{Value, json};
+
+use crate::access::is_public;
+use edgescore_types::MAX_USER_ID_BYTES;
+
+/// The largest finite `f32`: a feature beyond it is not a number the model can take.
+const F32_MAX: f64 = f32::MAX as f64;
+
+/// What a host enforces that its document states.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    /// Events per ingest and instances per prediction or batch.
+    pub max_events: usize,
+    /// The input every served model takes (none: the models differ, or none loads).
+    pub input: Option<ModelInput>,
+    /// Every route but the public ones needs `Authorization: Bearer <token>`.
+    pub token_required: bool,
+}
+
+/// A model's input: its features' names, in order (as many as its width).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInput {
+    pub feature_names: Vec<String>,
+}
+
+impl ModelInput {
+    /// The input every model takes (their features' names), if they all take the same.
+    pub fn common<'a>(mut names: impl Iterator<Item = &'a Vec<String>>) -> Option<ModelInput> {
+        let first = names.next()?;
+        names.all(|n| n == first).then(|| ModelInput {
+            feature_names: first.clone(),
+        })
+    }
+}
+
+impl HostFacts {
+    pub(super) fn apply(&self, doc: &mut Value) {
+        let schemas = &mut doc["components"]["schemas"];
+        let events = &mut schemas["IngestRequest"]["properties"]["events"];
+        events["maxItems"] = json!(self.max_events);
+        // Each item is judged on its own: one that is not an event is a rejection by position in
+        // a 200 answer (`invalid_user_id`, `wrong_width`, ...), not a request refused.
+        events["items"] = json!({"anyOf": [
+            {"$ref": "#/components/schemas/EventIn"},
+            {"description": "Anything else: rejected on its own, by its position."},
+        ]});
+        events["description"] = json!(format!(
+            "At most {} events (none is a valid, empty ingest).",
+            self.max_events
+        ));
+        let instances = &mut schemas["PredictRequest"]["properties"]["instances"];
+        instances["minItems"] = json!(1);
+        instances["maxItems"] = json!(self.max_events);
+        instances["description"] = json!(format!("1 to {} instances.", self.max_events));
+        schemas["Instance"]["oneOf"] = json!([self.row(), self.named()]);
+        self.user_id_parameters(doc);
+        if self.token_required {
+            require_token(doc);
+        }
+    }
+
+    /// A row of features: finite `f32`s, exactly the width when it is known.
+    fn row(&self) -> Value {
+        let mut row = json!({
+            "type": "array",
+            "items": feature(),
+            "description": "The model's input, in its feature order.",
+        });
+        if let Some(input) = &self.input {
+            row["minItems"] = json!(input.feature_names.len());
+            row["maxItems"] = json!(input.feature_names.len());
+        }
+        row
+    }
+
+    /// An instance by feature name: every name, and only those, when they are known.
+    fn named(&self) -> Value {
+        match &self.input {
+            Some(input) => json!({
+                "type": "object",
+                "properties": input
+                    .feature_names
+                    .iter()
+                    .map(|name| (name.clone(), feature()))
+                    .collect::<serde_json::Map<_, _>>(),
+                "required": input.feature_names,
+                "additionalProperties": false,
+                "description": "The model's input, keyed by feature name.",
+            }),
+            None => json!({
+                "type": "object",
+                "additionalProperties": feature(),
+                "description": "The model's input, keyed by feature name.",
+            }),
+        }
+    }
+
+    /// The user id in a path: 1 to 256 bytes of UTF-8 (longer is a 400). JSON Schema counts
+    /// characters, not bytes: the bound is exact for ASCII ids, and the description says bytes.
+    fn user_id_parameters(&self, doc: &mut Value) {
+        let Some(paths) = doc["paths"].as_object_mut() else {
+            return;
+        };
+        for item in paths.values_mut() {
+            for operation in operations(item) {
+                let Some(parameters) = operation
+                    .get_mut("parameters")
+                    .and_then(Value::as_array_mut)
+                else {
+                    continue;
+                };
+                for p in parameters.iter_mut().filter(|p| p["name"] == "user_id") {
+                    p["schema"]["minLength"] = json!(1);
+                    p["schema"]["maxLength"] = json!(MAX_USER_ID_BYTES);
+                }
+            }
+        }
+    }
+}
+
+fn feature() -> Value {
+    json!({"type": "number", "format": "float", "minimum": -F32_MAX, "maximum": F32_MAX})
+}
+
+/// The bearer scheme, required by every route but the public ones, which can answer 401.
+fn require_token(doc: &mut Value) {
+    doc["components"]["securitySchemes"] = json!({"bearer": {"type": "http", "scheme": "bearer"}});
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        if is_public(path) {
+            continue;
+        }
+        for operation in operations(item) {
+            operation["security"] = json!([{"bearer": []}]);
+            operation["responses"]["401"] = json!({
+                "description": "The bearer token is missing or wrong",
+                "headers": {"www-authenticate": {"schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+            });
+        }
+    }
+}
+
+/// The operations of a path item.
+fn operations(item: &mut Value) -> impl Iterator<Item = &mut Value> {
+    item.as_object_mut()
+        .into_iter()
+        .flat_map(|methods| methods.iter_mut())
+        .filter(|(method, _)| ["get", "post", "put", "delete", "patch"].contains(&method.as_str()))
+        .map(|(_, operation)| operation)
+}
