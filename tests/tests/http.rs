@@ -38,6 +38,50 @@ async fn requires_the_api_token() {
     assert_eq!(server.client.get_text("/metrics").await.0, 200);
 }
 
+/// `promtool check metrics`, Prometheus's own linter, finds nothing on `/metrics` once traffic has
+/// filled every family (ingests, predictions, a refused request, a median).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_finds_nothing_wrong_with_the_metrics() {
+    use std::io::Write;
+    let server = native().await;
+    let c = &server.client;
+    let body = serde_json::json!({"events": [{"user_id": "u1", "timestamp": edgescore_contract::clock::unix_now(), "features": [0.1, 0.2, 0.3]}]});
+    assert_eq!(c.post_json("/ingest", &body).await.status, 200);
+    let predict = serde_json::json!({"instances": [[0.1, 0.2, 0.3]]});
+    assert_eq!(c.post_json("/predict", &predict).await.status, 200);
+    assert_eq!(c.post("/ingest", "not json").await.status, 400);
+    assert_eq!(c.get("/users/u1/median").await.status, 200);
+    let (status, _, metrics) = c.get_text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("_bucket{"),
+        "histograms present:\n{metrics}"
+    );
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian: apt-get install prometheus; `cargo xtask test` installs it)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "{said}\n{metrics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_bodies_that_are_not_json() {
     contract::refuses_bodies_that_are_not_json(&native().await.client).await;

@@ -6,8 +6,8 @@
 //!   the job is `serve-app` or `bench-app`, the host is built without the Spin app (its
 //!   `spin-app` feature), which a first run then does not compile.
 //! - `cargo xtask test`: installs what the tests need (the two wasm32 targets, a Python venv
-//!   with models/ and tests/requirements.txt, Node.js, redis-server and Chromium where they are
-//!   missing, playwright-core), builds the component, then fmt, clippy and every test, including
+//!   with models/ and tests/requirements.txt, Node.js, redis-server, Chromium and promtool where
+//!   they are missing, playwright-core), builds the component, then fmt, clippy and every test, including
 //!   the jco test in Node.js.
 //! - `cargo xtask build`: the components (scoring, pre-initialized by `edgescore-preinit`; the
 //!   Spin app; the two composed) and the release host only.
@@ -29,7 +29,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use prerequisites::{CHROMIUM, NODE, NPM, REDIS_SERVER, ensure_system_tools};
+use prerequisites::{CHROMIUM, NODE, NPM, PROMTOOL, REDIS_SERVER, ensure_system_tools};
 
 /// The Spin app's target, and where the components that ship are written.
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -340,7 +340,7 @@ fn jco_test() -> Result<()> {
 fn test() -> Result<()> {
     let start = Instant::now();
     let python = python_env()?;
-    ensure_system_tools(&[NODE, NPM, REDIS_SERVER, CHROMIUM])?;
+    ensure_system_tools(&[NODE, NPM, REDIS_SERVER, CHROMIUM, PROMTOOL])?;
     prerequisites::spin_for_tests()?;
     ensure_lint_tools()?;
     npm_ci("browser", "playwright-core")?;

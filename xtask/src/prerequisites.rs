@@ -35,6 +35,12 @@ pub(crate) const REDIS_SERVER: SystemTool = SystemTool {
     needed_for: "the scale-out tests (a real redis-server on a free loopback port)",
 };
 
+pub(crate) const PROMTOOL: SystemTool = SystemTool {
+    program: "promtool",
+    package: "prometheus",
+    needed_for: "the metrics test (promtool check metrics)",
+};
+
 /// Installs the packages of the tools that are missing, as root with apt-get; elsewhere, an
 /// error saying what to install.
 pub(crate) fn ensure_system_tools(tools: &[SystemTool]) -> Result<()> {
