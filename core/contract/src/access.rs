@@ -33,13 +33,20 @@ pub fn check_json_body(content_type: Option<&[u8]>) -> Result<(), ApiError> {
     ))
 }
 
-/// The routes that answer without a token: liveness, readiness, metrics scrapes, the API's
+/// The routes that answer without a token: liveness, readiness (also the inference protocol's),
+/// metrics scrapes, the API's
 /// description (`/openapi.json`, the `/docs` page) and the dashboard's page (its data comes from
 /// the other routes, with the token): nothing in them is a user's.
 pub fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/health" | "/ready" | "/metrics" | "/openapi.json" | "/dashboard"
+        "/health"
+            | "/ready"
+            | "/metrics"
+            | "/openapi.json"
+            | "/dashboard"
+            | "/v2/health/live"
+            | "/v2/health/ready"
     ) || path == "/docs"
         || path.starts_with("/docs/")
 }

@@ -4,6 +4,7 @@
 //! - [`ingest`]: the streaming body parser and the [`ingest::Ingest`] pipeline — parse, judge
 //!   against the watermark, the accepted events for the host to record, the answer;
 //! - [`predict`]: `/predict` and `/batch` bodies;
+//! - [`inference`]: the Open Inference Protocol (KServe v2) under `/v2`;
 //! - [`errors`]: [`ApiError`] (status, JSON body, `Retry-After`) and the shared sentences;
 //! - [`responses`], [`models`]: the other bodies;
 //! - [`latency`]: latency percentiles from per-bucket counters (the Spin app's `/stats`);
@@ -29,6 +30,7 @@
 pub mod access;
 pub mod clock;
 pub mod errors;
+pub mod inference;
 pub mod ingest;
 pub mod latency;
 pub mod models;

@@ -6,6 +6,7 @@ mod batch;
 mod dashboard;
 mod guards;
 mod health;
+mod inference;
 mod ingest;
 mod models;
 pub mod openapi;
@@ -58,6 +59,34 @@ fn table() -> Vec<(&'static str, MethodRouter<Arc<Service>>, Body)> {
         ("/dashboard", get(dashboard::dashboard), None),
         ("/health", get(health::health), None),
         ("/ready", get(health::ready), None),
+        // The Open Inference Protocol; its infer routes also take binary tensors after the JSON,
+        // so they check their content type themselves.
+        ("/v2", get(inference::server), None),
+        ("/v2/health/live", get(health::health), None),
+        ("/v2/health/ready", get(health::ready), None),
+        ("/v2/models/{name}", get(inference::model), None),
+        (
+            "/v2/models/{name}/versions/{version}",
+            get(inference::model_version),
+            None,
+        ),
+        ("/v2/models/{name}/ready", get(inference::model_ready), None),
+        (
+            "/v2/models/{name}/versions/{version}/ready",
+            get(inference::model_version_ready),
+            None,
+        ),
+        ("/v2/models/{name}/infer", post(inference::infer), None),
+        (
+            "/v2/models/{name}/versions/{version}/infer",
+            post(inference::infer_version),
+            None,
+        ),
+        (
+            "/v2/repository/index",
+            post(inference::repository_index),
+            None,
+        ),
     ]
 }
 

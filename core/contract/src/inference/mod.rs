@@ -1,0 +1,63 @@
+//! The Open Inference Protocol's REST API (KServe v2), as KServe, Triton, Seldon MLServer and
+//! their clients (`tritonclient`, `kserve`) speak it, for both hosts:
+//!
+//! - [`paths`]: the routes, and which model and version a path names;
+//! - [`request`]: an inference request, with JSON tensors or the binary tensor data extension
+//!   (`Inference-Header-Content-Length`), checked against the model's one input;
+//! - [`response`]: the metadata bodies and the inference response, JSON or binary.
+//!
+//! Errors are the protocol's shape, `{"error": "..."}` (with the request's id beside it, as on
+//! every route): a shape, datatype or tensor name the model does not take is a 400, an unknown
+//! model or version a 404.
+
+pub mod paths;
+pub mod request;
+pub mod response;
+
+/// What the protocol needs to know of a served model version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSignature {
+    /// The model's name in the registry (`seed-mlp`).
+    pub name: String,
+    /// Its version label (`2`).
+    pub version: String,
+    /// The name of its one input tensor, `[N, width]` FP32.
+    pub input_name: String,
+    /// The name of its one output tensor, `[N, 1]` FP32.
+    pub output_name: String,
+    pub width: usize,
+}
+
+/// The version `path` names among `served` (the versions of the one model a host serves, the
+/// active one at `active`): 404 for another model's name or an unknown version.
+pub fn resolve<'a>(
+    path: &paths::ModelPath,
+    served: &'a [ModelSignature],
+    active: usize,
+) -> Result<&'a ModelSignature, crate::ApiError> {
+    let name = &served[active].name;
+    if &path.name != name {
+        return Err(crate::ApiError::not_found(format!(
+            "model: no model named {:?} (served: {name})",
+            path.name
+        )));
+    }
+    let Some(version) = &path.version else {
+        return Ok(&served[active]);
+    };
+    let labels: Vec<String> = served.iter().map(|m| m.version.clone()).collect();
+    let index = crate::models::choose_version(name, &labels, version)?;
+    Ok(&served[index])
+}
+
+/// 415 unless an inference body is JSON, or JSON followed by binary tensors
+/// (`application/octet-stream`); a missing content type is read as JSON.
+pub fn check_content_type(content_type: Option<&[u8]>) -> Result<(), crate::ApiError> {
+    if content_type.is_some_and(|v| v.starts_with(b"application/octet-stream")) {
+        return Ok(());
+    }
+    crate::access::check_json_body(content_type)
+}
+
+/// The header that says how many bytes of a body are its JSON (the rest: binary tensors).
+pub const HEADER_LENGTH: &str = "inference-header-content-length";
