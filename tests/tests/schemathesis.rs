@@ -16,8 +16,26 @@ const SEED: &str = "20261207";
 const EXAMPLES: &str = "40";
 
 /// Runs schemathesis against `client`'s host, sending `token` when given; panics with its report
-/// unless it finds nothing.
+/// unless it finds nothing. Twice: every operation but inference with every check, then the
+/// inference operations with every check but one. An inference request's `data` must hold as
+/// many numbers as its `shape` says (N × width), a constraint between two fields that JSON Schema
+/// cannot state, so a request generated as valid may rightly be a 400 there.
 async fn schemathesis(host: &str, client: &Client, token: Option<&str>) {
+    let runs: [&[&str]; 2] = [
+        &["--exclude-path-regex", ".*/infer$"],
+        &[
+            "--include-path-regex",
+            ".*/infer$",
+            "--exclude-checks",
+            "positive_data_acceptance",
+        ],
+    ];
+    for selection in runs {
+        run_schemathesis(host, client, token, selection).await;
+    }
+}
+
+async fn run_schemathesis(host: &str, client: &Client, token: Option<&str>, selection: &[&str]) {
     let tool = python().with_file_name("schemathesis");
     let config = repo_root().join("tests/schemathesis/schemathesis.toml");
     let mut command = std::process::Command::new(&tool);
@@ -26,14 +44,9 @@ async fn schemathesis(host: &str, client: &Client, token: Option<&str>) {
         .arg(&config)
         .arg("run")
         .arg(format!("{}/openapi.json", client.base))
-        .args([
-            "--checks",
-            "all",
-            "--seed",
-            SEED,
-            "--max-examples",
-            EXAMPLES,
-        ])
+        // Every check is on by default.
+        .args(["--seed", SEED, "--max-examples", EXAMPLES])
+        .args(selection)
         .args(["--workers", "1", "--no-color"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -53,11 +66,11 @@ async fn schemathesis(host: &str, client: &Client, token: Option<&str>) {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "schemathesis found problems with {host} (token: {}):\n{report}\n{}",
+        "schemathesis found problems with {host} (token: {}, {selection:?}):\n{report}\n{}",
         token.is_some(),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(report.contains("No issues found"), "{report}");
+    assert!(report.contains(" passed"), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

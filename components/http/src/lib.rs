@@ -9,6 +9,7 @@
 
 mod body;
 mod config;
+mod inference;
 mod ingest;
 mod models;
 mod predict;
@@ -18,7 +19,8 @@ mod state;
 
 use edgescore_contract::access::{check_json_body, is_public};
 use edgescore_contract::errors;
-use edgescore_contract::openapi::{HostFacts, ModelInput};
+use edgescore_contract::inference::paths::Route as InferenceRoute;
+use edgescore_contract::openapi::{HostFacts, ModelInput, ServedModels};
 use edgescore_contract::responses::StatusBody;
 use spin_sdk::http::{HeaderValue, IntoResponse, Method, Request};
 use spin_sdk::http_service;
@@ -61,6 +63,15 @@ async fn route(request: Request) -> respond::Result {
         ["health"] => (Method::GET, Route::Health),
         ["ready"] => (Method::GET, Route::Ready),
         ["openapi.json"] => (Method::GET, Route::OpenApi),
+        ["v2", rest @ ..] => {
+            let decoded: Vec<String> = rest.iter().map(|s| decode(s)).collect();
+            let decoded: Vec<&str> = decoded.iter().map(String::as_str).collect();
+            match InferenceRoute::of(&decoded) {
+                Some((route, "POST")) => (Method::POST, Route::Inference(route)),
+                Some((route, _)) => (Method::GET, Route::Inference(route)),
+                None => return Err(errors::no_route(method.as_str(), &path)),
+            }
+        }
         _ => return Err(errors::no_route(method.as_str(), &path)),
     };
     if method != allowed {
@@ -81,7 +92,8 @@ async fn route(request: Request) -> respond::Result {
         let authorization = request.headers().get("authorization");
         token.check(authorization.map(|v| v.as_bytes()))?;
     }
-    if allowed == Method::POST {
+    // An inference body may carry binary tensors after its JSON: it checks its own content type.
+    if allowed == Method::POST && !matches!(route, Route::Inference(_)) {
         check_json_body(request.headers().get("content-type").map(|v| v.as_bytes()))?;
     }
     match route {
@@ -93,6 +105,7 @@ async fn route(request: Request) -> respond::Result {
         Route::Health => Ok(respond::ok()),
         Route::Ready => Ok(ready()),
         Route::OpenApi => openapi().await,
+        Route::Inference(route) => crate::inference::handle(route, request).await,
     }
 }
 
@@ -105,6 +118,7 @@ enum Route {
     Health,
     Ready,
     OpenApi,
+    Inference(InferenceRoute),
 }
 
 /// The routes only the app serves beside the contract's shared ones.
@@ -120,6 +134,13 @@ async fn openapi() -> respond::Result {
         max_events: config::MAX_EVENTS,
         input: ModelInput::common(names),
         token_required: config::api_token().await?.is_some(),
+        served: Some(ServedModels {
+            name: models::active().manifest.name.clone(),
+            versions: models::versions()
+                .iter()
+                .map(models::Version::label)
+                .collect(),
+        }),
     };
     let own = <Own as utoipa::OpenApi>::openapi();
     Ok(json(
@@ -129,7 +150,7 @@ async fn openapi() -> respond::Result {
 }
 
 /// `GET /ready`: the active model loads and scores.
-fn ready() -> Answer {
+pub(crate) fn ready() -> Answer {
     match models::active().model() {
         Ok(_) => respond::ok(),
         Err(e) => json(503, &StatusBody::unavailable(e.message())),

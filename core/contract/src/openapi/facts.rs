@@ -20,6 +20,15 @@ pub struct HostFacts {
     pub input: Option<ModelInput>,
     /// Every route but the public ones needs `Authorization: Bearer <token>`.
     pub token_required: bool,
+    /// The model served and its version labels, which the inference protocol's paths name.
+    pub served: Option<ServedModels>,
+}
+
+/// The one model a host serves, by name, and its versions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedModels {
+    pub name: String,
+    pub versions: Vec<String>,
 }
 
 /// A model's input: its features' names, in order (as many as its width).
@@ -59,6 +68,9 @@ impl HostFacts {
         instances["description"] = json!(format!("1 to {} instances.", self.max_events));
         schemas["Instance"]["oneOf"] = json!([self.row(), self.named()]);
         self.user_id_parameters(doc);
+        if let Some(served) = &self.served {
+            served.model_parameters(doc);
+        }
         if self.token_required {
             require_token(doc);
         }
@@ -117,6 +129,41 @@ impl HostFacts {
                 for p in parameters.iter_mut().filter(|p| p["name"] == "user_id") {
                     p["schema"]["minLength"] = json!(1);
                     p["schema"]["maxLength"] = json!(MAX_USER_ID_BYTES);
+                }
+            }
+        }
+    }
+}
+
+impl ServedModels {
+    /// The model's name and its versions (`2` or `v2`) as the only values of the inference
+    /// protocol's path parameters: any other is a 404.
+    fn model_parameters(&self, doc: &mut Value) {
+        let versions: Vec<String> = self
+            .versions
+            .iter()
+            .flat_map(|v| [v.clone(), format!("v{v}")])
+            .collect();
+        let Some(paths) = doc["paths"].as_object_mut() else {
+            return;
+        };
+        for (_, item) in paths
+            .iter_mut()
+            .filter(|(path, _)| path.starts_with("/v2/models/"))
+        {
+            for operation in operations(item) {
+                let Some(parameters) = operation
+                    .get_mut("parameters")
+                    .and_then(Value::as_array_mut)
+                else {
+                    continue;
+                };
+                for p in parameters.iter_mut() {
+                    if p["name"] == "name" {
+                        p["schema"]["enum"] = json!([self.name]);
+                    } else if p["name"] == "version" {
+                        p["schema"]["enum"] = json!(versions);
+                    }
                 }
             }
         }

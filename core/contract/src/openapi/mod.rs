@@ -4,6 +4,7 @@
 //! enforces ([`HostFacts`]: its limits, its models' input, its token).
 
 mod facts;
+mod inference;
 
 use std::collections::HashMap;
 
@@ -12,7 +13,7 @@ use serde_json::Value;
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{OpenApi, ToSchema};
 
-pub use facts::{HostFacts, ModelInput};
+pub use facts::{HostFacts, ModelInput, ServedModels};
 
 /// `POST /ingest`'s body, as documented (the ingest parser reads it without building this type).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -137,7 +138,17 @@ pub mod routes {
         routes::models,
         routes::health,
         routes::ready,
-        routes::openapi
+        routes::openapi,
+        inference::server,
+        inference::live,
+        inference::ready,
+        inference::model,
+        inference::model_version,
+        inference::model_ready,
+        inference::model_version_ready,
+        inference::infer,
+        inference::infer_version,
+        inference::repository_index
     ),
     components(schemas(crate::errors::ErrorBody))
 )]
@@ -169,6 +180,10 @@ mod tests {
                     .to_vec(),
             }),
             token_required,
+            served: Some(ServedModels {
+                name: "seed-mlp".into(),
+                versions: vec!["1".into(), "2".into()],
+            }),
         }
     }
 
@@ -250,6 +265,20 @@ mod tests {
             serde_json::json!(["feature_a", "feature_b", "feature_c"])
         );
         assert_eq!(named["additionalProperties"], false);
+        let infer = &doc["paths"]["/v2/models/{name}/versions/{version}/infer"]["post"];
+        let enums: Vec<&Value> = infer["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["schema"]["enum"])
+            .collect();
+        assert_eq!(
+            enums,
+            [
+                &serde_json::json!(["seed-mlp"]),
+                &serde_json::json!(["1", "v1", "2", "v2"])
+            ]
+        );
         // Models of different inputs: neither the width nor the names are stated.
         let mixed = HostFacts {
             input: None,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
-use edgescore_contract::openapi::{HostFacts, ModelInput};
+use edgescore_contract::openapi::{HostFacts, ModelInput, ServedModels};
 use swagger_ui_dist::{ApiDefinition, OpenApiSource};
 use utoipa::OpenApi;
 
@@ -35,6 +35,14 @@ pub async fn openapi(State(service): State<Arc<Service>>) -> impl IntoResponse {
         max_events: service.config.max_events,
         input: ModelInput::common(catalog.predictors.iter().map(|p| &p.model.feature_names)),
         token_required: service.config.api_token.is_some(),
+        served: Some(ServedModels {
+            name: catalog.active().name.clone(),
+            versions: catalog
+                .predictors
+                .iter()
+                .map(|p| p.model.version_label())
+                .collect(),
+        }),
     };
     Json(edgescore_contract::openapi::document(
         Own::openapi(),
