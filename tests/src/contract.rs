@@ -146,6 +146,8 @@ pub async fn openapi_describes_every_route(c: &Client) {
         template
             .replace("{user_id}", "probe-user")
             .replace("{job_id}", "probe-job")
+            .replace("{name}", "seed-mlp")
+            .replace("{version}", "2")
     };
     let served = async |method: &str, path: &str| {
         let answer = match method {

@@ -149,12 +149,12 @@ struct InferenceResponseDoc {
 /// The server's metadata (Open Inference Protocol)
 #[utoipa::path(get, path = "/v2", tag = "inference protocol",
     responses((status = 200, description = "The server", body = ServerMetadataDoc)))]
-pub fn server() {}
+pub fn v2_server() {}
 
 /// Liveness (Open Inference Protocol)
 #[utoipa::path(get, path = "/v2/health/live", tag = "inference protocol",
     responses((status = 200, description = "The process answers", body = StatusBody)))]
-pub fn live() {}
+pub fn v2_live() {}
 
 /// Readiness (Open Inference Protocol): the active model loads and scores
 #[utoipa::path(get, path = "/v2/health/ready", tag = "inference protocol",
@@ -162,7 +162,7 @@ pub fn live() {}
         (status = 200, description = "Ready", body = StatusBody),
         (status = 503, description = "Not ready, and why", body = StatusBody),
     ))]
-pub fn ready() {}
+pub fn v2_ready() {}
 
 /// A model's metadata, its active version's signature
 #[utoipa::path(get, path = "/v2/models/{name}", tag = "inference protocol",
@@ -171,7 +171,7 @@ pub fn ready() {}
         (status = 200, description = "The model", body = ModelMetadataDoc),
         (status = 404, description = "No such model", body = ErrorBody),
     ))]
-pub fn model() {}
+pub fn v2_model() {}
 
 /// A model version's metadata
 #[utoipa::path(get, path = "/v2/models/{name}/versions/{version}", tag = "inference protocol",
@@ -183,7 +183,7 @@ pub fn model() {}
         (status = 200, description = "The model version", body = ModelMetadataDoc),
         (status = 404, description = "No such model or version", body = ErrorBody),
     ))]
-pub fn model_version() {}
+pub fn v2_model_version() {}
 
 /// Whether a model is ready
 #[utoipa::path(get, path = "/v2/models/{name}/ready", tag = "inference protocol",
@@ -193,7 +193,7 @@ pub fn model_version() {}
         (status = 404, description = "No such model", body = ErrorBody),
         (status = 503, description = "The model does not load; retry after `Retry-After` seconds", body = ErrorBody),
     ))]
-pub fn model_ready() {}
+pub fn v2_model_ready() {}
 
 /// Whether a model version is ready
 #[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = "inference protocol",
@@ -206,7 +206,7 @@ pub fn model_ready() {}
         (status = 404, description = "No such model or version", body = ErrorBody),
         (status = 503, description = "The model does not load; retry after `Retry-After` seconds", body = ErrorBody),
     ))]
-pub fn model_version_ready() {}
+pub fn v2_model_version_ready() {}
 
 /// Score a tensor with a model's active version
 #[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "inference protocol",
@@ -226,7 +226,7 @@ pub fn model_version_ready() {}
         (status = 415, description = "The content type is neither JSON nor application/octet-stream", body = ErrorBody),
         (status = 503, description = "The model does not load; retry after `Retry-After` seconds", body = ErrorBody),
     ))]
-pub fn infer() {}
+pub fn v2_infer() {}
 
 /// Score a tensor with a model version
 #[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "inference protocol",
@@ -249,9 +249,9 @@ pub fn infer() {}
         (status = 415, description = "The content type is neither JSON nor application/octet-stream", body = ErrorBody),
         (status = 503, description = "The model does not load; retry after `Retry-After` seconds", body = ErrorBody),
     ))]
-pub fn infer_version() {}
+pub fn v2_infer_version() {}
 
 /// The versions served
 #[utoipa::path(post, path = "/v2/repository/index", tag = "inference protocol",
     responses((status = 200, description = "Every version served, ready", body = Vec<RepositoryEntryDoc>)))]
-pub fn repository_index() {}
+pub fn v2_repository_index() {}

@@ -139,16 +139,16 @@ pub mod routes {
         routes::health,
         routes::ready,
         routes::openapi,
-        inference::server,
-        inference::live,
-        inference::ready,
-        inference::model,
-        inference::model_version,
-        inference::model_ready,
-        inference::model_version_ready,
-        inference::infer,
-        inference::infer_version,
-        inference::repository_index
+        inference::v2_server,
+        inference::v2_live,
+        inference::v2_ready,
+        inference::v2_model,
+        inference::v2_model_version,
+        inference::v2_model_ready,
+        inference::v2_model_version_ready,
+        inference::v2_infer,
+        inference::v2_infer_version,
+        inference::v2_repository_index
     ),
     components(schemas(crate::errors::ErrorBody))
 )]
