@@ -141,6 +141,7 @@ async fn openapi() -> respond::Result {
                 .map(models::Version::label)
                 .collect(),
         }),
+        body_timeout: false,
     };
     let own = <Own as utoipa::OpenApi>::openapi();
     Ok(json(

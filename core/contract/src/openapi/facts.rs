@@ -22,6 +22,8 @@ pub struct HostFacts {
     pub token_required: bool,
     /// The model served and its version labels, which the inference protocol's paths name.
     pub served: Option<ServedModels>,
+    /// A body not all sent within the host's body timeout is a 408.
+    pub body_timeout: bool,
 }
 
 /// The one model a host serves, by name, and its versions.
@@ -71,6 +73,7 @@ impl HostFacts {
         if let Some(served) = &self.served {
             served.model_parameters(doc);
         }
+        self.host_answers(doc);
         if self.token_required {
             require_token(doc);
         }
@@ -172,6 +175,41 @@ impl ServedModels {
 
 fn feature() -> Value {
     json!({"type": "number", "format": "float", "minimum": -F32_MAX, "maximum": F32_MAX})
+}
+
+impl HostFacts {
+    /// What the host itself may answer on any route but the probes, before or around its
+    /// handler: 503 when it has no place for the request (or the request ran out of time), and
+    /// 408 for a body sent too slowly.
+    fn host_answers(&self, doc: &mut Value) {
+        let error =
+            json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}});
+        let Some(paths) = doc["paths"].as_object_mut() else {
+            return;
+        };
+        for (path, item) in paths.iter_mut() {
+            if is_public(path) {
+                continue;
+            }
+            let posts = item.get("post").is_some();
+            for operation in operations(item) {
+                let responses = &mut operation["responses"];
+                if responses.get("503").is_none() {
+                    responses["503"] = json!({
+                        "description": "The host has no place for the request now, or it ran out of time: nothing was done; retry after `Retry-After` seconds",
+                        "headers": {"retry-after": {"schema": {"type": "integer"}}},
+                        "content": error,
+                    });
+                }
+                if self.body_timeout && posts && responses.get("408").is_none() {
+                    responses["408"] = json!({
+                        "description": "The body was not all sent within the body timeout: nothing was done",
+                        "content": error,
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// The bearer scheme, required by every route but the public ones, which can answer 401.

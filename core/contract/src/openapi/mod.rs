@@ -184,6 +184,7 @@ mod tests {
                 name: "seed-mlp".into(),
                 versions: vec!["1".into(), "2".into()],
             }),
+            body_timeout: true,
         }
     }
 
@@ -244,6 +245,13 @@ mod tests {
         );
         let without = doc(false);
         assert_eq!(secured(&without, "/ingest", "post"), (false, false));
+        // What the host answers around any handler, on every route but the probes.
+        let responses =
+            |path: &str, method: &str| without["paths"][path][method]["responses"].clone();
+        assert!(responses("/predict", "post")["503"].is_object());
+        assert!(responses("/predict", "post")["408"].is_object());
+        assert!(responses("/models", "get")["408"].is_null());
+        assert!(responses("/health", "get")["503"].is_null());
         assert!(without["components"]["securitySchemes"].is_null());
     }
 

@@ -43,6 +43,7 @@ pub async fn openapi(State(service): State<Arc<Service>>) -> impl IntoResponse {
                 .map(|p| p.model.version_label())
                 .collect(),
         }),
+        body_timeout: true,
     };
     Json(edgescore_contract::openapi::document(
         Own::openapi(),
