@@ -38,6 +38,14 @@ async fn tritonclient(host: &str, client: &Client, token: Option<&str>) {
 async fn tritonclient_speaks_to_the_native_service() {
     let open = NativeServer::start(runtime(), service_config()).await;
     tritonclient("edgescore serve", &open.client, None).await;
+    // Counted like every route: the check's inferences (4 answered, 4 refused) and its calls of
+    // the unversioned route among them.
+    let routes = open.client.get("/stats").await.body["routes"].clone();
+    let infer = &routes["/v2/models/{name}/infer"];
+    let versioned = &routes["/v2/models/{name}/versions/{version}/infer"];
+    let requests = |r: &serde_json::Value| r["requests"].as_u64().unwrap_or(0);
+    assert_eq!(requests(infer) + requests(versioned), 8, "{routes}");
+    assert!(infer["errors"].as_u64().unwrap() >= 2, "{routes}");
     let config = ServiceConfig {
         api_token: Some(TOKEN.into()),
         ..service_config()
