@@ -2,7 +2,6 @@
 //! bodies, scored by the scoring component as `/predict` scores them
 //! (`edgescore_contract::inference`).
 
-use edgescore_contract::ApiError;
 use edgescore_contract::errors::scoring_failed;
 use edgescore_contract::inference::paths::{ModelPath, Route};
 use edgescore_contract::inference::request::parse_inference;
@@ -68,18 +67,7 @@ pub async fn handle(route: Route, request: Request) -> Result {
 async fn infer(path: &ModelPath, request: Request) -> Result {
     let headers = request.headers();
     inference::check_content_type(headers.get("content-type").map(|v| v.as_bytes()))?;
-    let json_len = match headers.get(HEADER_LENGTH) {
-        None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("{HEADER_LENGTH}: {value:?} is not a byte count"))
-                })?,
-        ),
-    };
+    let json_len = inference::header_length(headers.get(HEADER_LENGTH).map(|v| v.as_bytes()))?;
     let (model, index) = resolve(path)?;
     let body = body::read(request).await?;
     let request = parse_inference(&body, json_len, &model, MAX_EVENTS)?;

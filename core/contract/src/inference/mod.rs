@@ -61,3 +61,20 @@ pub fn check_content_type(content_type: Option<&[u8]>) -> Result<(), crate::ApiE
 
 /// The header that says how many bytes of a body are its JSON (the rest: binary tensors).
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// The value of [`HEADER_LENGTH`], when the request has the header: 400 unless a byte count.
+pub fn header_length(value: Option<&[u8]>) -> Result<Option<usize>, crate::ApiError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            crate::ApiError::bad_request(format!(
+                "{HEADER_LENGTH}: {:?} is not a byte count",
+                String::from_utf8_lossy(value)
+            ))
+        })
+}

@@ -263,6 +263,16 @@ mod tests {
     }
 
     #[test]
+    fn the_header_length_is_a_byte_count_or_a_400() {
+        use super::super::header_length;
+        assert_eq!(header_length(None).unwrap(), None);
+        assert_eq!(header_length(Some(b" 144")).unwrap(), Some(144));
+        let e = header_length(Some(b"lots")).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message().starts_with("inference-header-content-length"));
+    }
+
+    #[test]
     fn what_the_model_does_not_take_is_a_400_naming_the_field() {
         let cases = [
             (

@@ -128,7 +128,7 @@ async fn run_inference(
     body: axum::body::Body,
 ) -> Result<Response> {
     inference::check_content_type(headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()))?;
-    let json_len = header_length(&headers)?;
+    let json_len = inference::header_length(headers.get(HEADER_LENGTH).map(|v| v.as_bytes()))?;
     let catalog = service.catalog().await;
     let (served, active) = signatures(&catalog);
     let model = inference::resolve(&path, &served, active)?.clone();
@@ -167,21 +167,6 @@ async fn run_inference(
         request.binary_output,
     );
     Ok(respond(answer))
-}
-
-/// `Inference-Header-Content-Length`, when the request has it.
-fn header_length(headers: &HeaderMap) -> std::result::Result<Option<usize>, ApiError> {
-    let Some(value) = headers.get(HEADER_LENGTH) else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("{HEADER_LENGTH}: {value:?} is not a byte count"))
-        })
 }
 
 fn respond(answer: InferenceAnswer) -> Response {
