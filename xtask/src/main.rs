@@ -23,6 +23,7 @@ mod fuzz;
 mod host_dependencies;
 mod preinit;
 mod prerequisites;
+mod wheel;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,9 +58,13 @@ fn main() {
             | "bench-app-stores"),
         ) => bench::run(name, &args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("wheel") => python_env().and_then(|python| {
+            build_component()?;
+            wheel::build(&python).map(drop)
+        }),
         _ => {
             eprintln!(
-                "usage: cargo xtask run [edgescore args...] | test | build | components | bench [edgescore bench args...] | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | bench-app-stores [seconds] | fuzz [--secs N] [target...]"
+                "usage: cargo xtask run [edgescore args...] | test | build | components | bench [edgescore bench args...] | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | bench-app-stores [seconds] | fuzz [--secs N] [target...] | wheel"
             );
             std::process::exit(2);
         }
@@ -400,6 +405,7 @@ fn test() -> Result<()> {
     )?;
 
     jco_test()?;
+    wheel::test(&python)?;
     eprintln!(
         "xtask: all checks passed in {:.0} s",
         start.elapsed().as_secs_f64()
