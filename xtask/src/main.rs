@@ -16,6 +16,8 @@
 //!   builds what the benchmark measures and runs the `edgescore` subcommand of that name (see
 //!   `bench.rs`).
 //! - `cargo xtask fuzz [--secs N] [TARGET...]`: the fuzz targets of `tests/fuzz` (see `fuzz.rs`).
+//! - `cargo xtask wheel`: the Python host as a wheel in `target/wheels` (see `wheel.rs`); `test`
+//!   installs it in a fresh venv and runs its pytest suite.
 
 mod bench;
 mod compose;
@@ -58,10 +60,7 @@ fn main() {
             | "bench-app-stores"),
         ) => bench::run(name, &args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
-        Some("wheel") => python_env().and_then(|python| {
-            build_component()?;
-            wheel::build(&python).map(drop)
-        }),
+        Some("wheel") => build_component().and_then(|()| wheel::build().map(drop)),
         _ => {
             eprintln!(
                 "usage: cargo xtask run [edgescore args...] | test | build | components | bench [edgescore bench args...] | bench-http [seconds] | bench-durable [seconds] | bench-scaleout [seconds] | bench-app-stores [seconds] | fuzz [--secs N] [target...] | wheel"
@@ -405,7 +404,7 @@ fn test() -> Result<()> {
     )?;
 
     jco_test()?;
-    wheel::test(&python)?;
+    wheel::test()?;
     eprintln!(
         "xtask: all checks passed in {:.0} s",
         start.elapsed().as_secs_f64()

@@ -3,7 +3,7 @@
 //! `cargo xtask test` installs that wheel in a fresh venv and runs its pytest suite there, as a
 //! user would after `pip install`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -43,9 +43,23 @@ fn default_model() -> Result<PathBuf> {
     }
 }
 
-/// Builds `target/wheels/edgescore-<version>-py3-none-any.whl` with `python`'s pip (the build
-/// backend, hatchling, comes from PyPI); the component must be built.
-pub(crate) fn build(python: &Path) -> Result<PathBuf> {
+/// A venv with pip alone (`target/wheel-build`), to build the wheel with: pip fetches the build
+/// backend, hatchling, from PyPI into an isolated environment of its own.
+fn build_python() -> Result<PathBuf> {
+    let venv = root().join("target/wheel-build");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        step(
+            "a venv to build the wheel with (target/wheel-build)",
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        )?;
+    }
+    Ok(python)
+}
+
+/// Builds `target/wheels/edgescore-<version>-py3-none-any.whl`; the component must be built.
+pub(crate) fn build() -> Result<PathBuf> {
+    let python = build_python()?;
     std::fs::copy(
         component_path(),
         package_dir().join("edgescore_scoring.wasm"),
@@ -80,8 +94,8 @@ pub(crate) fn build(python: &Path) -> Result<PathBuf> {
 }
 
 /// The wheel installed in a fresh venv (`target/wheel-venv`), and its tests run there.
-pub(crate) fn test(python: &Path) -> Result<()> {
-    let wheel = build(python)?;
+pub(crate) fn test() -> Result<()> {
+    let wheel = build()?;
     let venv = root().join("target/wheel-venv");
     if venv.exists() {
         std::fs::remove_dir_all(&venv)?;
