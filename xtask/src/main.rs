@@ -7,8 +7,8 @@
 //!   `spin-app` feature), which a first run then does not compile.
 //! - `cargo xtask test`: installs what the tests need (the two wasm32 targets, a Python venv
 //!   with models/ and tests/requirements.txt, Node.js, redis-server, Chromium and promtool where
-//!   they are missing, playwright-core), builds the component, then fmt, clippy and every test, including
-//!   the jco test in Node.js.
+//!   they are missing, playwright-core), builds the component, then fmt, clippy and every test,
+//!   including the jco test in Node.js and the Python host's tests on its wheel.
 //! - `cargo xtask build`: the components (scoring, pre-initialized by `edgescore-preinit`; the
 //!   Spin app; the two composed) and the release host only.
 //! - `cargo xtask components`: the components only (what `spin build` runs).
