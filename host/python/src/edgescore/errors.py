@@ -55,5 +55,6 @@ class SnapshotError(EdgescoreError):
 
 
 class GuestTrap(EdgescoreError):
-    """The component trapped or ran past its bounds (memory, time per call); its instance is
-    discarded and the next call starts a fresh one."""
+    """The component trapped or ran past its bounds (memory, fuel or time per call), and its
+    instance is discarded. A `Scorer` starts a fresh one on its next call; an `Engine`'s state
+    went with it (restore one from a snapshot)."""
