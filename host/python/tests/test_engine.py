@@ -82,3 +82,12 @@ def test_bad_events_are_rejected_by_position_and_bad_settings_refused():
     assert stats["events_accepted"] == 1 and stats["users_tracked"] == 1
     with pytest.raises(edgescore.ConfigError, match="window_seconds"):
         edgescore.Engine(edgescore.Scorer.default(), window_seconds=-1)
+
+
+def test_an_engine_past_its_memory_bound_raises_and_stays_refused():
+    scorer = edgescore.Scorer.default(edgescore.Bounds(memory_limit_bytes=4 << 20))
+    engine = edgescore.Engine(scorer)
+    with pytest.raises(edgescore.GuestTrap):
+        engine.ingest(events(8192, 8192, 3), now=NOW)
+    with pytest.raises(edgescore.GuestTrap, match="trapped earlier"):
+        engine.median("user-1")
