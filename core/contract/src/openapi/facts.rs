@@ -118,22 +118,9 @@ impl HostFacts {
     /// The user id in a path: 1 to 256 bytes of UTF-8 (longer is a 400). JSON Schema counts
     /// characters, not bytes: the bound is exact for ASCII ids, and the description says bytes.
     fn user_id_parameters(&self, doc: &mut Value) {
-        let Some(paths) = doc["paths"].as_object_mut() else {
-            return;
-        };
-        for item in paths.values_mut() {
-            for operation in operations(item) {
-                let Some(parameters) = operation
-                    .get_mut("parameters")
-                    .and_then(Value::as_array_mut)
-                else {
-                    continue;
-                };
-                for p in parameters.iter_mut().filter(|p| p["name"] == "user_id") {
-                    p["schema"]["minLength"] = json!(1);
-                    p["schema"]["maxLength"] = json!(MAX_USER_ID_BYTES);
-                }
-            }
+        for schema in parameter_schemas(doc, "user_id") {
+            schema["minLength"] = json!(1);
+            schema["maxLength"] = json!(MAX_USER_ID_BYTES);
         }
     }
 }
@@ -147,30 +134,37 @@ impl ServedModels {
             .iter()
             .flat_map(|v| [v.clone(), format!("v{v}")])
             .collect();
-        let Some(paths) = doc["paths"].as_object_mut() else {
-            return;
-        };
-        for (_, item) in paths
-            .iter_mut()
-            .filter(|(path, _)| path.starts_with("/v2/models/"))
-        {
-            for operation in operations(item) {
-                let Some(parameters) = operation
-                    .get_mut("parameters")
-                    .and_then(Value::as_array_mut)
-                else {
-                    continue;
-                };
-                for p in parameters.iter_mut() {
-                    if p["name"] == "name" {
-                        p["schema"]["enum"] = json!([self.name]);
-                    } else if p["name"] == "version" {
-                        p["schema"]["enum"] = json!(versions);
-                    }
-                }
+        for schema in parameter_schemas(doc, "name") {
+            schema["enum"] = json!([self.name]);
+        }
+        for schema in parameter_schemas(doc, "version") {
+            schema["enum"] = json!(versions);
+        }
+    }
+}
+
+/// The schema of every parameter named `name`, in every operation.
+fn parameter_schemas<'a>(doc: &'a mut Value, name: &str) -> Vec<&'a mut Value> {
+    let mut found = Vec::new();
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return found;
+    };
+    for item in paths.values_mut() {
+        for operation in operations(item) {
+            if let Some(parameters) = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+            {
+                found.extend(
+                    parameters
+                        .iter_mut()
+                        .filter(|p| p["name"] == name)
+                        .map(|p| &mut p["schema"]),
+                );
             }
         }
     }
+    found
 }
 
 fn feature() -> Value {

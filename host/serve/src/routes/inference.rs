@@ -3,26 +3,22 @@
 //! protocol's bodies (`edgescore_contract::inference`).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use edgescore_contract::ApiError;
 use edgescore_contract::inference::paths::ModelPath;
 use edgescore_contract::inference::request::parse_inference;
 use edgescore_contract::inference::response::{
     InferenceAnswer, ModelMetadata, RepositoryEntry, SERVER, ServerMetadata, inference_answer,
 };
 use edgescore_contract::inference::{self, HEADER_LENGTH, ModelSignature};
-use edgescore_contract::predict::check_predictions;
 use serde_json::{Value, json};
 
 use crate::Service;
 use crate::catalog::Catalog;
 use crate::error::Result;
-use crate::telemetry::Counters;
 
 /// The protocol's view of the versions served, and the active one's index.
 fn signatures(catalog: &Catalog) -> (Vec<ModelSignature>, usize) {
@@ -142,24 +138,7 @@ async fn run_inference(
     if index == active {
         service.counters.observe_features(&request.rows);
     }
-    let timing = service.clone();
-    let rows = request.rows;
-    let scores = tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        let scores = predictor.score(&rows);
-        timing
-            .counters
-            .metrics
-            .record_component_call("predict", started.elapsed());
-        scores
-    })
-    .await
-    .map_err(|_| ApiError::internal("infer: the scoring task failed"))?
-    .map_err(|e| {
-        Counters::count(&service.counters.failed, 1);
-        ApiError::internal(format!("scoring failed: {e}"))
-    })?;
-    check_predictions(&scores)?;
+    let scores = super::predict::score(&service, predictor, request.rows).await?;
     let answer = inference_answer(
         &model,
         request.id.as_deref(),

@@ -35,22 +35,17 @@ pub(super) async fn instances(
     Ok((predictor, rows))
 }
 
-pub async fn predict(
-    State(service): State<Arc<Service>>,
-    Query(query): Query<HashMap<String, String>>,
-    body: axum::body::Body,
-) -> Result<Json<PredictResponse>> {
-    let started = Instant::now();
-    let catalog = service.catalog().await;
-    let (predictor, rows) = instances(&service, &catalog, &query, body).await?;
-    if Arc::ptr_eq(&predictor, catalog.active_predictor()) {
-        service.counters.observe_features(&rows);
-    }
-    let scoring = predictor.clone();
+/// One score per row of `rows`, by `predictor` off the async threads (the component call is
+/// timed as `predict`); checked to be finite.
+pub(super) async fn score(
+    service: &Arc<Service>,
+    predictor: Arc<Predictor>,
+    rows: Vec<f32>,
+) -> std::result::Result<Vec<f32>, ApiError> {
     let timing = service.clone();
     let scores = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let scores = scoring.score(&rows);
+        let scores = predictor.score(&rows);
         timing
             .counters
             .metrics
@@ -64,6 +59,21 @@ pub async fn predict(
         ApiError::internal(format!("scoring failed: {e}"))
     })?;
     check_predictions(&scores)?;
+    Ok(scores)
+}
+
+pub async fn predict(
+    State(service): State<Arc<Service>>,
+    Query(query): Query<HashMap<String, String>>,
+    body: axum::body::Body,
+) -> Result<Json<PredictResponse>> {
+    let started = Instant::now();
+    let catalog = service.catalog().await;
+    let (predictor, rows) = instances(&service, &catalog, &query, body).await?;
+    if Arc::ptr_eq(&predictor, catalog.active_predictor()) {
+        service.counters.observe_features(&rows);
+    }
+    let scores = score(&service, predictor.clone(), rows).await?;
     Ok(Json(PredictResponse {
         predictions: scores.into_iter().map(f64::from).collect(),
         model_version: predictor.model.version_label(),
