@@ -32,10 +32,9 @@ fn signatures() -> Vec<ModelSignature> {
 
 /// The signature `path` names and its index among the versions.
 fn resolve(path: &ModelPath) -> Result<(ModelSignature, usize)> {
-    let served = signatures();
-    let model = inference::resolve(path, &served, served.len() - 1)?.clone();
-    let index = served.iter().position(|m| *m == model).expect("among them");
-    Ok((model, index))
+    let mut served = signatures();
+    let index = inference::resolve(path, &served, served.len() - 1)?;
+    Ok((served.swap_remove(index), index))
 }
 
 pub async fn handle(route: Route, request: Request) -> Result {

@@ -28,13 +28,13 @@ pub struct ModelSignature {
     pub width: usize,
 }
 
-/// The version `path` names among `served` (the versions of the one model a host serves, the
-/// active one at `active`): 404 for another model's name or an unknown version.
-pub fn resolve<'a>(
+/// The index in `served` of the version `path` names (`served`: the versions of the one model a
+/// host serves, the active one at `active`): 404 for another model's name or an unknown version.
+pub fn resolve(
     path: &paths::ModelPath,
-    served: &'a [ModelSignature],
+    served: &[ModelSignature],
     active: usize,
-) -> Result<&'a ModelSignature, crate::ApiError> {
+) -> Result<usize, crate::ApiError> {
     let name = &served[active].name;
     if &path.name != name {
         return Err(crate::ApiError::not_found(format!(
@@ -43,11 +43,10 @@ pub fn resolve<'a>(
         )));
     }
     let Some(version) = &path.version else {
-        return Ok(&served[active]);
+        return Ok(active);
     };
     let labels: Vec<String> = served.iter().map(|m| m.version.clone()).collect();
-    let index = crate::models::choose_version(name, &labels, version)?;
-    Ok(&served[index])
+    crate::models::choose_version(name, &labels, version)
 }
 
 /// 415 unless an inference body is JSON, or JSON followed by binary tensors
@@ -77,4 +76,51 @@ pub fn header_length(value: Option<&[u8]>) -> Result<Option<usize>, crate::ApiEr
                 String::from_utf8_lossy(value)
             ))
         })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use paths::ModelPath;
+
+    /// The signature of the registry's seed model, version 2.
+    pub(crate) fn seed_mlp() -> ModelSignature {
+        ModelSignature {
+            name: "seed-mlp".into(),
+            version: "2".into(),
+            input_name: "features".into(),
+            output_name: "score".into(),
+            width: 3,
+        }
+    }
+
+    #[test]
+    fn a_path_names_the_active_version_or_the_one_asked_for() {
+        let v1 = ModelSignature {
+            version: "1".into(),
+            ..seed_mlp()
+        };
+        let served = [v1, seed_mlp()];
+        let path = |name: &str, version: Option<&str>| ModelPath {
+            name: name.into(),
+            version: version.map(Into::into),
+        };
+        assert_eq!(resolve(&path("seed-mlp", None), &served, 1).unwrap(), 1);
+        assert_eq!(
+            resolve(&path("seed-mlp", Some("v1")), &served, 1).unwrap(),
+            0
+        );
+        assert_eq!(
+            resolve(&path("seed-mlp", Some("9")), &served, 1)
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(
+            resolve(&path("other", None), &served, 1)
+                .unwrap_err()
+                .status,
+            404
+        );
+    }
 }

@@ -221,13 +221,7 @@ mod tests {
     use super::*;
 
     fn model() -> ModelSignature {
-        ModelSignature {
-            name: "seed-mlp".into(),
-            version: "2".into(),
-            input_name: "features".into(),
-            output_name: "score".into(),
-            width: 3,
-        }
+        crate::inference::tests::seed_mlp()
     }
 
     fn parse(body: &[u8], json_len: Option<usize>) -> Result<Inference, ApiError> {

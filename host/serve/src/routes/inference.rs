@@ -64,7 +64,7 @@ async fn metadata(
 ) -> Result<Json<ModelMetadata>> {
     let catalog = service.catalog().await;
     let (served, active) = signatures(&catalog);
-    let model = inference::resolve(&path, &served, active)?;
+    let model = &served[inference::resolve(&path, &served, active)?];
     let versions = served.iter().map(|m| m.version.clone()).collect();
     Ok(Json(ModelMetadata::new(model, versions)))
 }
@@ -87,7 +87,7 @@ pub async fn model_version_ready(
 async fn ready(State(service): State<Arc<Service>>, path: ModelPath) -> Result<Json<Value>> {
     let catalog = service.catalog().await;
     let (served, active) = signatures(&catalog);
-    let model = inference::resolve(&path, &served, active)?;
+    let model = &served[inference::resolve(&path, &served, active)?];
     Ok(Json(
         json!({"name": model.name, "version": model.version, "ready": true}),
     ))
@@ -127,24 +127,16 @@ async fn run_inference(
     let json_len = inference::header_length(headers.get(HEADER_LENGTH).map(|v| v.as_bytes()))?;
     let catalog = service.catalog().await;
     let (served, active) = signatures(&catalog);
-    let model = inference::resolve(&path, &served, active)?.clone();
-    let index = served
-        .iter()
-        .position(|m| *m == model)
-        .expect("resolved among them");
+    let index = inference::resolve(&path, &served, active)?;
+    let model = &served[index];
     let predictor = catalog.predictors[index].clone();
     let body = super::read_body(&service, body).await?;
-    let request = parse_inference(&body, json_len, &model, service.config.max_events)?;
+    let request = parse_inference(&body, json_len, model, service.config.max_events)?;
     if index == active {
         service.counters.observe_features(&request.rows);
     }
     let scores = super::predict::score(&service, predictor, request.rows).await?;
-    let answer = inference_answer(
-        &model,
-        request.id.as_deref(),
-        &scores,
-        request.binary_output,
-    );
+    let answer = inference_answer(model, request.id.as_deref(), &scores, request.binary_output);
     Ok(respond(answer))
 }
 
