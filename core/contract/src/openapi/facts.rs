@@ -8,8 +8,10 @@ use serde_json::{Value, json};
 use crate::access::is_public;
 use edgescore_types::MAX_USER_ID_BYTES;
 
-/// The largest finite `f32`: a feature beyond it is not a number the model can take.
-const F32_MAX: f64 = f32::MAX as f64;
+/// Where a JSON number stops being a finite `f32`: numbers are read as the nearest `f32`, and
+/// from halfway between `f32::MAX` and 2^128 on that is infinity (so rejected). Just below it a
+/// number still rounds to `f32::MAX` and is taken.
+const F32_OVERFLOW: f64 = f32::MAX as f64 + (1u128 << 103) as f64;
 
 /// What a host enforces that its document states.
 #[derive(Debug, Clone)]
@@ -168,7 +170,12 @@ fn parameter_schemas<'a>(doc: &'a mut Value, name: &str) -> Vec<&'a mut Value> {
 }
 
 fn feature() -> Value {
-    json!({"type": "number", "format": "float", "minimum": -F32_MAX, "maximum": F32_MAX})
+    json!({
+        "type": "number",
+        "format": "float",
+        "exclusiveMinimum": -F32_OVERFLOW,
+        "exclusiveMaximum": F32_OVERFLOW,
+    })
 }
 
 impl HostFacts {

@@ -297,6 +297,18 @@ mod tests {
         assert!(row["minItems"].is_null(), "{row}");
     }
 
+    /// The bound on a feature is where the parser's reading of a number as `f32` overflows.
+    #[test]
+    fn the_feature_bound_is_where_f32_overflows() {
+        let doc = doc(false);
+        let row = &doc["components"]["schemas"]["Instance"]["oneOf"][0];
+        let bound = row["items"]["exclusiveMaximum"].as_f64().unwrap();
+        assert_eq!(row["items"]["exclusiveMinimum"].as_f64(), Some(-bound));
+        let parse = |x: f64| serde_json::from_str::<f32>(&x.to_string()).unwrap();
+        assert!(parse(bound).is_infinite());
+        assert_eq!(parse(bound.next_down()), f32::MAX);
+    }
+
     #[test]
     fn the_host_facts_leave_no_null_behind() {
         fn nulls(value: &Value, at: &str, found: &mut Vec<String>) {
